@@ -1,0 +1,97 @@
+"""Drafting commands: check, schema, new, init."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from newsletter import ui
+from newsletter.cli.base import State, cli, pass_state
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--strict", is_flag=True, help="Fail on warnings too (preheader, credits, lengths, TODOs)."
+)
+@pass_state
+def check(state: State, files: tuple[Path, ...], strict: bool) -> None:
+    """Check issue files (all of issues/ by default) and newsletter.yaml.
+
+    Every problem is printed as FILE:LINE:COL: error|warning: FIELD: MESSAGE.
+    Exits 1 when there are errors (or warnings, with --strict).
+    """
+    from newsletter.loader import load_workspace
+
+    workspace = state.workspace()
+    _series, _issues, diagnostics = load_workspace(workspace, list(files) or None)
+    ui.show_diagnostics(diagnostics)
+    errors = sum(d.is_error for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    checked = len(files) if files else len(workspace.issue_paths())
+    ui.show_note(
+        f"checked {ui.plural(checked, 'issue')}: "
+        f"{ui.plural(errors, 'error')}, {ui.plural(warnings, 'warning')}"
+    )
+    if errors or (strict and warnings):
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--series", is_flag=True, help="Print the schema of newsletter.yaml instead.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+def schema(series: bool, output: Path | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of an issue file.
+
+    Point yaml-language-server at it for completion and checks while typing:
+    add '# yaml-language-server: $schema=../schemas/issue.schema.json' at the top of an issue.
+    """
+    from newsletter.model import Issue, Series, json_schema
+
+    text = json.dumps(json_schema(Series if series else Issue), indent=2, ensure_ascii=False)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        click.echo(text)
+
+
+@cli.command()
+@click.option(
+    "--date",
+    "date",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Issue date (YYYY-MM-DD). Default: the newest issue's date plus cadence_days.",
+)
+@click.option(
+    "--volume",
+    type=click.IntRange(min=1),
+    help="Volume of the new issue; a new volume starts at number 1.",
+)
+@pass_state
+def new(state: State, date, volume: int | None) -> None:
+    """Write a skeleton for the next issue, continuing from the newest one.
+
+    The file is issues/vol-V-N.yaml; an existing file is never overwritten.
+    """
+    from newsletter.scaffold import new_issue
+
+    path = new_issue(state.workspace(), date.date() if date else None, volume)
+    click.echo(str(path))
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Create a workspace in DIRECTORY: newsletter.yaml, a sample issue, templates, schemas."""
+    from newsletter.scaffold import init_workspace
+
+    for path in init_workspace(directory):
+        click.echo(str(path))

@@ -1,0 +1,89 @@
+"""Exceptions and diagnostics, one exception class per pipeline stage.
+
+NewsletterError
+ ├── WorkspaceError   no workspace, unreadable settings, bad paths (load)
+ ├── ValidationError  an issue or the series settings hold problems (validate)
+ ├── RenderError      a template or the MJML compiler failed (render)
+ ├── PreviewError     the preview server could not start (preview)
+ ├── SendError        a delivery could not be carried out (send)
+ └── BuildError       the web archive could not be written (build)
+
+Each carries the diagnostics that explain it; the CLI prints them and maps the
+class to an exit code. A traceback reaching the user is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Severity(StrEnum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem, located in a file by 1-based line and column."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    field: str = ""
+    severity: Severity = Severity.ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity is Severity.ERROR
+
+    def __str__(self) -> str:
+        where = f"{self.field}: " if self.field else ""
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
+
+
+def display_path(path: Path) -> str:
+    """Return the path as the user would type it: relative to the current directory if inside."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class NewsletterError(Exception):
+    """Root of every error the tool raises on purpose."""
+
+    exit_code = 1
+
+    def __init__(self, message: str = "", diagnostics: list[Diagnostic] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.diagnostics = list(diagnostics or [])
+
+
+class WorkspaceError(NewsletterError):
+    """The workspace could not be found or read."""
+
+    exit_code = 2
+
+
+class ValidationError(NewsletterError):
+    """An issue file or newsletter.yaml holds problems."""
+
+
+class RenderError(NewsletterError):
+    """Rendering an issue failed."""
+
+
+class PreviewError(NewsletterError):
+    """The preview server failed."""
+
+
+class SendError(NewsletterError):
+    """Sending failed."""
+
+
+class BuildError(NewsletterError):
+    """Building the web archive failed."""

@@ -1,0 +1,192 @@
+"""Pydantic models of the series settings and of one issue; the JSON Schema comes from here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+
+from newsletter import markup
+
+SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _email(value: str) -> str:
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"'{value}' is not a valid email address: {exc}") from None
+
+
+def _source(value: str) -> str:
+    """Accept an http(s) URL or a relative path that stays inside the workspace."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
+        if not value.lower().startswith(("http://", "https://")):
+            raise ValueError(f"'{value}' must be an http(s) URL or a path in the workspace")
+        return markup.check_url(value)
+    path = PurePosixPath(value.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        raise ValueError(f"'{value}' must be a path inside the workspace, e.g. images/hero.jpg")
+    return str(path)
+
+
+def _single_line(value: str) -> str:
+    if "\n" in value:
+        raise ValueError("must be a single line")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Line = Annotated[Text, AfterValidator(_single_line)]
+Url = Annotated[Text, AfterValidator(markup.check_url)]
+Email = Annotated[Text, AfterValidator(_email)]
+ImageSource = Annotated[Text, AfterValidator(_source)]
+InlineMarkdown = Annotated[Text, AfterValidator(lambda v: markup.check_links(v, inline=True))]
+BlockMarkdown = Annotated[Text, AfterValidator(markup.check_links)]
+Count = Annotated[StrictInt, Field(ge=1)]
+
+
+class Strict(BaseModel):
+    """Base of every model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class Link(Strict):
+    """A titled link."""
+
+    title: Line = Field(description="Text shown for the link.")
+    url: Url = Field(description="http(s) or mailto address.")
+
+
+class Image(Strict):
+    """An image with its alternative text and credit."""
+
+    src: ImageSource = Field(description="Workspace path (images/hero.jpg) or http(s) URL.")
+    alt: Line = Field(description="What the image shows, for readers who cannot see it.")
+    credit: Line | None = Field(
+        None, description="Who took or owns the image, e.g. 'Associated Press'."
+    )
+    caption: Text | None = Field(None, description="A sentence shown under the image.")
+
+
+class Item(Strict):
+    """One digest entry: a headline in the list and its summary paragraph."""
+
+    headline: Line = Field(description="One line, shown in the bulleted list of headlines.")
+    summary: InlineMarkdown = Field(description="One paragraph of inline Markdown.")
+    links: list[Link] = Field(default_factory=list, description="Sources for this entry.")
+
+
+class Article(Strict):
+    """A long-form piece with its own headings, images and author."""
+
+    title: Line
+    dek: Text | None = Field(None, description="The standfirst under the title.")
+    category: Line | None = None
+    author: Line | None = None
+    date: dt.date | None = None
+    image: Image | None = None
+    body: BlockMarkdown = Field(
+        description='Markdown: ## headings, paragraphs, lists, > quotes, ![alt](src "caption").'
+    )
+
+
+class Issue(Strict):
+    """One newsletter issue, read from issues/<slug>.yaml."""
+
+    model_config = ConfigDict(title="Newsletter issue")
+
+    volume: Count
+    number: Count
+    date: dt.date = Field(description="Publication date, YYYY-MM-DD.")
+    title: Line | None = Field(
+        None, description="Defaults to '<series name> Vol <volume>.<number>'."
+    )
+    subject: Line | None = Field(None, description="Email subject; defaults to the title.")
+    preheader: Line | None = Field(None, description="Inbox preview text shown after the subject.")
+    image: Image | None = Field(None, description="Hero image under the masthead.")
+    items: list[Item] = Field(default_factory=list, description="The digest entries, in order.")
+    articles: list[Article] = Field(default_factory=list, description="Long-form pieces.")
+
+    @model_validator(mode="after")
+    def _has_content(self) -> Issue:
+        if not self.items and not self.articles:
+            raise ValueError("an issue needs at least one entry in 'items' or 'articles'")
+        return self
+
+    @property
+    def label(self) -> str:
+        """Return the masthead label, e.g. 'Vol 2.10'."""
+        return f"Vol {self.volume}.{self.number}"
+
+
+class Sender(Strict):
+    """The From: of every message."""
+
+    name: Line
+    email: Email
+
+
+class Brand(Strict):
+    """Colours and logo of the series."""
+
+    color: Annotated[str, StringConstraints(pattern=r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")] = Field(
+        "#1f4e79", description="Accent colour as #rgb or #rrggbb."
+    )
+    logo: ImageSource | None = Field(None, description="Workspace path or http(s) URL of the logo.")
+
+
+Provider = Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend", "ses"]
+
+
+class Delivery(Strict):
+    """How `newsletter send` delivers; credentials come only from the environment."""
+
+    provider: Provider = "outbox"
+    api_base: Url | None = Field(None, description="Override the provider's API base URL.")
+
+
+class Series(Strict):
+    """The series settings, read from newsletter.yaml."""
+
+    model_config = ConfigDict(title="Newsletter series settings")
+
+    name: Line = Field(description="Series name shown in the masthead.")
+    tagline: Line | None = None
+    publisher: Line = Field(description="Who publishes the series (PDF author, copyright).")
+    language: Annotated[str, StringConstraints(pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$")] = (
+        "en"
+    )
+    sender: Sender = Field(alias="from", description="Sender name and address.")
+    reply_to: Email | None = None
+    contact: Email | None = Field(None, description="Address readers write to (subscriptions).")
+    address: Text = Field(description="Postal address printed in the footer (CAN-SPAM).")
+    base_url: Url | None = Field(
+        None, description="Where the archive is published; images and web links in email use it."
+    )
+    footer: InlineMarkdown | None = Field(None, description="The series blurb, inline Markdown.")
+    links: list[Link] = Field(default_factory=list, description="Footer links (privacy, sitemap).")
+    brand: Brand = Field(default_factory=Brand)
+    paper: Literal["letter", "a4"] = "letter"
+    cadence_days: Count = Field(14, description="Days between issues; `newsletter new` uses it.")
+    delivery: Delivery = Field(default_factory=Delivery)
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) of a model, as editors' YAML tooling reads it."""
+    schema = model.model_json_schema(by_alias=True)
+    return {"$schema": SCHEMA_DRAFT, **schema}

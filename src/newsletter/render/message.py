@@ -1,0 +1,104 @@
+"""The message of an issue: rendered once, then personalised per recipient by substitution.
+
+MJML is compiled once per issue. Per-recipient values (name, unsubscribe URL and
+any merge field of the subscriber list) stand in the rendered parts as tokens,
+%%first_name%%, which `personalize` replaces, escaping for each part: HTML
+escaping in the HTML, nothing in the text, no line breaks in headers. Editors may
+use the same tokens in their content as merge tags.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.headerregistry import Address
+
+TOKEN = re.compile(r"%%([a-z][a-z0-9_]*)%%")
+RECIPIENT_FIELDS = ("email", "name", "first_name", "last_name", "unsubscribe_url")
+
+
+def token(name: str) -> str:
+    """Return the placeholder for a per-recipient field, e.g. %%unsubscribe_url%%."""
+    return f"%%{name}%%"
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """An issue's email, rendered once, with per-recipient tokens left in."""
+
+    slug: str
+    subject: str
+    from_name: str
+    from_email: str
+    html: str
+    text: str
+    reply_to: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # List-Id, List-Unsubscribe, ...
+
+    def fields(self) -> set[str]:
+        """Return the names of the tokens used anywhere in the message."""
+        parts = [self.subject, self.html, self.text, *self.headers.values()]
+        return {name for part in parts for name in TOKEN.findall(part)}
+
+
+@dataclass(frozen=True)
+class PersonalMessage:
+    """One recipient's message, every token filled in."""
+
+    to_email: str
+    to_name: str
+    subject: str
+    html: str
+    text: str
+    headers: dict[str, str]
+
+
+def fill(template: str, values: Mapping[str, str], escape=None) -> str:
+    """Replace every token in template by its value (missing fields become empty)."""
+
+    def value(match: re.Match) -> str:
+        raw = str(values.get(match.group(1), "") or "")
+        return escape(raw) if escape else raw
+
+    return TOKEN.sub(value, template)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def personalize(message: RenderedMessage, values: Mapping[str, str]) -> PersonalMessage:
+    """Fill one recipient's values (must include 'email') into every part of the message."""
+    return PersonalMessage(
+        to_email=values["email"],
+        to_name=_one_line(values.get("name", "") or ""),
+        subject=fill(message.subject, values, _one_line),
+        html=fill(message.html, values, lambda v: html.escape(v, quote=True)),
+        text=fill(message.text, values),
+        headers={k: fill(v, values, _one_line) for k, v in message.headers.items()},
+    )
+
+
+def to_mime(
+    message: RenderedMessage, personal: PersonalMessage, *, date: float | None = None
+) -> EmailMessage:
+    """Return the multipart/alternative MIME message (text, then HTML) for one recipient."""
+    mime = EmailMessage(policy=email.policy.SMTP)
+    mime["From"] = Address(message.from_name, addr_spec=message.from_email)
+    mime["To"] = Address(personal.to_name, addr_spec=personal.to_email)
+    if message.reply_to:
+        mime["Reply-To"] = message.reply_to
+    mime["Subject"] = personal.subject
+    mime["Date"] = email.utils.formatdate(date, localtime=False, usegmt=True)
+    domain = message.from_email.rpartition("@")[2]
+    mime["Message-ID"] = email.utils.make_msgid(domain=domain)
+    for name, value in personal.headers.items():
+        mime[name] = value
+    mime.set_content(personal.text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    mime.add_alternative(personal.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    return mime
