@@ -20,7 +20,7 @@ install-system:
 	bash scripts/install-system.sh
 
 demo: install
-	bash scripts/demo.sh
+	PYTHON=$(PYTHON) bash scripts/demo.sh
 
 test: install-system install-node install-test
 	$(PYTHON) -m pytest

@@ -3,4 +3,7 @@
 # run each later stage of the pipeline. No credentials: delivery goes to the local outbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-newsletter check
+nl() { "${PYTHON:-python3}" -m newsletter "$@"; }
+
+echo "== check: every issue in issues/ and newsletter.yaml"
+nl check

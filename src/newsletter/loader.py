@@ -99,6 +99,12 @@ def _message(error: dict[str, Any]) -> str:
         return f"{_EXPECTED[kind]}, got {shown[:60]}"
     if kind == "string_too_short":
         return "must not be empty"
+    if kind == "greater_than_equal":
+        return f"must be {error['ctx']['ge']} or more, got {error.get('input')!r}"
+    if kind == "literal_error":
+        return f"got {error.get('input')!r}; expected {error['ctx']['expected']}"
+    if kind == "string_pattern_mismatch":
+        return f"'{error.get('input')}' does not have the expected form"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
@@ -173,6 +179,7 @@ def load_workspace(
         if issue is not None:
             loaded.append(issue)
     diagnostics.extend(duplicate_numbers(loaded, workspace))
+    diagnostics.sort(key=lambda d: (d.path != series_source.path, d.path, d.line, d.column))
     return series, loaded, diagnostics
 
 

@@ -15,8 +15,8 @@ import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from email.headerregistry import Address
+from email.message import EmailMessage
 
 TOKEN = re.compile(r"%%([a-z][a-z0-9_]*)%%")
 RECIPIENT_FIELDS = ("email", "name", "first_name", "last_name", "unsubscribe_url")
