@@ -1,0 +1,58 @@
+"""Postmark: POST /email/batch, up to 500 personalised messages per call.
+
+https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
+The batch answers 200 even when single messages fail: each result carries its own
+ErrorCode (0 = accepted), in the order of the request. Postmark has no idempotency keys.
+"""
+
+from __future__ import annotations
+
+from newsletter.send.providers.base import Batch, HttpCall, HttpProvider, Outcome, mailbox
+
+
+class PostmarkProvider(HttpProvider):
+    name = "postmark"
+    default_base = "https://api.postmarkapp.com"
+    max_batch = 500  # "up to 500 messages per API call, and up to 50 MB payload"
+    default_rate = 10.0
+    credentials = ("POSTMARK_SERVER_TOKEN",)
+
+    def prepare(self, batch: Batch) -> HttpCall:
+        message, stream = self.message, self.settings.message_stream
+        sender = mailbox(message.from_name, message.from_email)
+        messages = []
+        for recipient in batch.recipients:
+            personal = self.personal(recipient)
+            item = {
+                "From": sender,
+                "To": mailbox(personal.to_name, personal.to_email),
+                "Subject": personal.subject,
+                "HtmlBody": personal.html,
+                "TextBody": personal.text,
+                "MessageStream": stream,
+            }
+            if message.reply_to:
+                item["ReplyTo"] = message.reply_to
+            if personal.headers:
+                item["Headers"] = [{"Name": k, "Value": v} for k, v in personal.headers.items()]
+            messages.append(item)
+        return self.json_call(f"{self.base}/email/batch", messages)
+
+    def authorize(self, call: HttpCall) -> dict[str, str]:
+        return {"X-Postmark-Server-Token": self.secret("POSTMARK_SERVER_TOKEN")}
+
+    def parse(self, batch: Batch, response) -> list[Outcome]:
+        results = response.json()
+        if not isinstance(results, list) or len(results) != len(batch.recipients):
+            # Accepted (2xx) but unreadable: never guess which ones went out.
+            raise ValueError(
+                f"postmark answered {len(results)} results for {len(batch.recipients)}"
+            )
+        outcomes = []
+        for recipient, result in zip(batch.recipients, results, strict=True):
+            if result.get("ErrorCode", 0) == 0:
+                outcomes.append(Outcome(recipient.key, True, result.get("MessageID")))
+            else:
+                reason = f"{result.get('ErrorCode')}: {result.get('Message', '')}"
+                outcomes.append(Outcome(recipient.key, False, reason=reason))
+        return outcomes

@@ -1,0 +1,146 @@
+"""Fixtures of the send tests: a rendered message, small lists, servers started once."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from fakes import MailgunServer, PostmarkServer, ResendServer, SesServer
+
+from newsletter.model import Delivery
+from newsletter.render.message import RenderedMessage, token
+
+REPO = Path(__file__).resolve().parents[2]
+# In CI the provider documents sit next to the clone: ../shared/provider-specs.
+SPECS = REPO / ".." / "shared" / "provider-specs"
+PRISM = REPO / "node_modules" / "@stoplight" / "prism-cli" / "dist" / "index.js"
+
+
+def sample_message(slug: str = "vol-1-1", paragraphs: int = 3) -> RenderedMessage:
+    """Return a message with tokens in the subject, both bodies and a header."""
+    body = "".join(f"<p>Paragraph {i} &amp; more text.</p>" for i in range(paragraphs))
+    return RenderedMessage(
+        slug=slug,
+        subject=f"Test Digest Vol 1.1 for {token('first_name')}",
+        from_name="Test Digest",
+        from_email="digest@example.org",
+        html=(
+            f"<html><body><p>Dear {token('name')},</p>{body}"
+            f'<a href="{token("unsubscribe_url")}">Unsubscribe</a></body></html>'
+        ),
+        text=f"Dear {token('name')},\n\nText.\n\nUnsubscribe: {token('unsubscribe_url')}\n",
+        reply_to="replies@example.org",
+        headers={
+            "List-Unsubscribe": f"<{token('unsubscribe_url')}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+
+
+def write_list(path: Path, count: int, start: int = 0, extra: str = "") -> Path:
+    """Write a list of count subscribers (user<i>@example.org) plus extra raw lines."""
+    lines = ["email,first_name,last_name,company"]
+    lines += [f"user{i}@example.org,First{i},Last{i},Co {i}" for i in range(start, start + count)]
+    path.write_text("\n".join(lines) + "\n" + extra, encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"prism exited: {process.stdout.read() if process.stdout else ''}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"prism did not listen on {port} within {timeout} s")
+
+
+def start_prism(spec: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "node",
+            str(PRISM),
+            "mock",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--errors",
+            str((SPECS / spec).resolve()),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    wait_for_port(port, process)
+    return process, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def prism():
+    """Start Prism once per session for SendGrid and for Resend; return their base URLs."""
+    started = [start_prism("sendgrid_mail_v3.yaml"), start_prism("resend.yaml")]
+    yield {"sendgrid": started[0][1], "resend": started[1][1]}
+    for process, _ in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _server(cls, **kwargs):
+    server = cls(**kwargs)
+    return server
+
+
+@pytest.fixture(scope="session")
+def postmark_server():
+    server = _server(PostmarkServer, inactive={"inactive@example.org"})
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def mailgun_server():
+    server = _server(MailgunServer)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def ses_server():
+    server = _server(SesServer)
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def resend_server():
+    server = _server(ResendServer)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postmark(postmark_server):
+    postmark_server.reset()
+    return postmark_server
+
+
+@pytest.fixture
+def message() -> RenderedMessage:
+    return sample_message()
+
+
+def delivery(**settings) -> Delivery:
+    return Delivery(**settings)
