@@ -144,3 +144,74 @@ def message() -> RenderedMessage:
 
 def delivery(**settings) -> Delivery:
     return Delivery(**settings)
+
+
+class Sender:
+    """Send a message to a generated list through a provider, in a tmp workspace."""
+
+    def __init__(self, root: Path, monkeypatch: pytest.MonkeyPatch):
+        from newsletter.workspace import Workspace
+
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.workspace = Workspace(root)
+        monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret")
+        monkeypatch.setenv("POSTMARK_SERVER_TOKEN", PostmarkServer.token)
+        monkeypatch.setenv("MAILGUN_API_KEY", MailgunServer.key)
+        monkeypatch.setenv("RESEND_API_KEY", ResendServer.key)
+        monkeypatch.setenv("SENDGRID_API_KEY", "SG.test-key")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", SesServer.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SesServer.secret_key)
+        monkeypatch.delenv("AWS_PROFILE", raising=False)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+    def series(self, **delivery):
+        from newsletter.model import Series
+
+        return Series.model_validate(
+            {
+                "name": "Test Digest",
+                "publisher": "Test Publisher",
+                "from": {"name": "Test Digest", "email": "digest@example.org"},
+                "address": "1 Example Street",
+                "base_url": "https://digest.example.org/",
+                "delivery": delivery,
+            }
+        )
+
+    def job(
+        self,
+        count: int = 10,
+        message=None,
+        extra: str = "",
+        client=None,
+        options=None,
+        list_path: Path | None = None,
+        **flags,
+    ):
+        from newsletter.send.engine import Options
+        from newsletter.send.job import SendJob, make_provider
+
+        delivery = flags.pop("delivery", {})
+        series = self.series(**delivery)
+        message = message or sample_message()
+        kwargs = {"client": client} if client is not None else {}
+        provider = make_provider(self.workspace, series, message, **kwargs)
+        path = list_path or write_list(self.root / "list.csv", count, extra=extra)
+        options = options or Options(rate=None, backoff_base=0.05, backoff_cap=0.2)
+        return SendJob(self.workspace, series, message, provider, path, options=options, **flags)
+
+    def send(self, count: int = 10, **kwargs):
+        """Plan and run one job; return (plan, report, counts)."""
+        job = self.job(count, **kwargs)
+        try:
+            plan = job.plan()
+            report = job.run()
+            return plan, report, job.ledger.counts()
+        finally:
+            job.close()
+
+
+@pytest.fixture
+def sender(tmp_path, monkeypatch) -> Sender:
+    return Sender(tmp_path / "ws", monkeypatch)
