@@ -54,5 +54,5 @@ def test_a_syntax_error_names_file_and_line(tmp_path):
 
 
 def test_an_unknown_template_is_a_render_error(tmp_path):
-    with pytest.raises(RenderError, match="nope.html.j2"):
+    with pytest.raises(RenderError, match=r"nope\.html\.j2"):
         render_template(environment(Workspace(tmp_path)), "nope.html.j2")
