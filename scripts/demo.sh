@@ -4,3 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 newsletter check
+# What this machine has for PDFs (WeasyPrint, Pango, CJK fonts); exits 1 if a PDF cannot be made.
+newsletter doctor
