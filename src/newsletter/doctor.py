@@ -122,43 +122,31 @@ def _summary(names: list[str], limit: int = 3) -> str:
     return ", ".join(names[:limit]) + more
 
 
+TOOLS = (  # name, the commands that may provide it (first found wins), how to install it
+    (
+        "Chromium",
+        ("chromium", "chromium-browser", "google-chrome"),
+        "--version",
+        "apt-get install chromium (browser tests, preview checks, PDF benchmark peer)",
+    ),
+    (
+        "poppler-utils",
+        ("pdfinfo",),
+        "-v",
+        "apt-get install poppler-utils (pdfinfo, pdftotext, pdffonts in the tests)",
+    ),
+    ("Java", ("java",), "-version", "apt-get install default-jre-headless (Nu HTML Checker)"),
+)
+
+
 def check_tools() -> list[Check]:
     """Check the tools that tests, judges and the benchmark use."""
     found = []
-    chromium = next(
-        (name for name in ("chromium", "chromium-browser", "google-chrome") if shutil.which(name)),
-        None,
-    )
-    version = _run(chromium, "--version") if chromium else None
-    found.append(
-        Check(
-            "Chromium",
-            bool(version),
-            version or "not found",
-            "apt-get install chromium (browser tests, preview checks, PDF benchmark peer)",
-            needed=False,
-        )
-    )
-    poppler = _run("pdfinfo", "-v")
-    found.append(
-        Check(
-            "poppler-utils",
-            bool(poppler),
-            poppler.splitlines()[0] if poppler else "not found",
-            "apt-get install poppler-utils (pdfinfo, pdftotext, pdffonts in the tests)",
-            needed=False,
-        )
-    )
-    java = _run("java", "-version")
-    found.append(
-        Check(
-            "Java",
-            bool(java),
-            java.splitlines()[0] if java else "not found",
-            "apt-get install default-jre-headless (the Nu HTML Checker)",
-            needed=False,
-        )
-    )
+    for name, commands, flag, fix in TOOLS:
+        command = next((c for c in commands if shutil.which(c)), None)
+        version = _run(command, flag) if command else None
+        shown = version.splitlines()[0] if version else "not found"
+        found.append(Check(name, bool(version), shown, fix, needed=False))
     return found
 
 
