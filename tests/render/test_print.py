@@ -81,14 +81,17 @@ def test_links_become_numbered_references(sample_workspace):
         "[1] the statement: https://example.org/a",
         "[2] notes: https://example.org/b",
     ]
-    # An address that is its own link text is printed once, without a marker.
+    # An address that is its own link text is printed once, with no reference.
     assert second.cssselect("sup.ref") == []
+    assert "me@example.org" in _text(second.cssselect("p")[0])
     assert [_text(li) for li in second.cssselect("ol.references li")] == [
-        "[3] me@example.org",
-        "[4] Source: https://example.org/c",
+        "[3] Source: https://example.org/c",
     ]
     colophon = [_text(li) for li in doc.cssselect("footer.colophon ol.references li")]
-    assert "[6] Privacy Policy: https://digest.example.org/privacy/" in colophon
+    assert colophon == [
+        "[4] Privacy Policy: https://digest.example.org/privacy/",
+        "[5] Sitemap: https://digest.example.org/sitemap/",
+    ]
 
 
 def test_content_is_data_never_markup(sample_workspace):

@@ -111,9 +111,9 @@ class _Renderer:
         opening = tokens[start]
         text = "".join(t.content for t in tokens[start + 1 : idx] if t.type == "text")
         url = str(opening.attrs["href"])
+        if text.strip() == url.removeprefix("mailto:"):
+            return "</a>"  # the address is printed already: nothing to look up
         ref = self.refs.cite(self.cited, text, url)
-        if text.strip() == ref.shown:
-            return "</a>"  # the address is printed already
         return f'</a><sup class="ref">[{ref.number}]</sup>'
 
     def _heading(self, tokens: list[Token], idx: int, options, env) -> str:
