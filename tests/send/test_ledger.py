@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from sendkit import write_list
 
-from conftest import write_list
 from newsletter.errors import SendError
 from newsletter.send import suppression
 from newsletter.send.ledger import Ledger, SendLock, connect

@@ -11,8 +11,8 @@ import json
 
 import httpx
 import pytest
+from sendkit import sample_message
 
-from conftest import sample_message
 from newsletter.send.providers.base import Batch, HttpProvider
 from newsletter.send.providers.resend import ResendProvider
 from newsletter.send.providers.sendgrid import SendGridProvider

@@ -8,8 +8,8 @@ import html
 import json
 
 import pytest
+from sendkit import sample_message
 
-from conftest import sample_message
 from newsletter.errors import SendError
 
 

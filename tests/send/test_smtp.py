@@ -11,8 +11,7 @@ import ssl
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-
-from conftest import free_port
+from sendkit import free_port
 
 
 class Mailbox:
