@@ -26,6 +26,18 @@ class ShapeError(Exception):
     """The request does not have the documented shape."""
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A server that does not print the broken pipes our dropped connections cause."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeProvider:
     """A threaded HTTP server on 127.0.0.1 with fault injection and a record of recipients."""
 
@@ -39,6 +51,8 @@ class FakeProvider:
         self.tokens = rate_limit or 0.0
         self.refilled = time.monotonic()
         self.limited = 0
+        self.generation = 0  # bumped by reset(): late answers of an earlier test are ignored
+        self.local = threading.local()
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -50,7 +64,7 @@ class FakeProvider:
             def do_POST(self):
                 fake.handle(self)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -70,6 +84,7 @@ class FakeProvider:
             self.errors.clear()
             self.faults.clear()
             self.limited = 0
+            self.generation += 1
 
     def _take_token(self) -> bool:
         if not self.rate_limit:
@@ -85,6 +100,7 @@ class FakeProvider:
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         length = int(request.headers.get("Content-Length", 0))
         body = request.rfile.read(length)
+        self.local.generation = self.generation
         with self.lock:
             self.requests += 1
             fault = self.faults.pop(0) if self.faults else None
@@ -126,7 +142,8 @@ class FakeProvider:
 
     def record(self, addresses) -> None:
         with self.lock:
-            self.received.update(a.lower() for a in addresses)
+            if self.local.generation == self.generation:
+                self.received.update(a.lower() for a in addresses)
 
     def accept(self, request, body: bytes):
         raise NotImplementedError
