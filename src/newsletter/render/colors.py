@@ -58,11 +58,20 @@ def text_on(background: str) -> str:
 
 
 def palette(brand: str) -> dict[str, str]:
-    """Return the email's colours for a brand colour: masthead, links, dark-mode links."""
+    """Return the email's colours for a brand colour: masthead, links, dark-mode links.
+
+    A mid-tone brand that neither white nor ink reads well on is darkened for the
+    masthead background until white text on it reaches 4.5:1.
+    """
+    masthead = brand
+    if contrast(text_on(brand), brand) < 4.5:
+        masthead = readable_on(WHITE, brand)
+    on = text_on(masthead)
     return {
         "brand": brand,
-        "on_brand": text_on(brand),
-        "on_brand_soft": readable_on(brand, mix(text_on(brand), brand, 0.2)),
+        "masthead": masthead,
+        "on_brand": on,
+        "on_brand_soft": readable_on(masthead, mix(on, masthead, 0.2)),
         "link": readable_on(WHITE, brand),
         "dark_link": readable_on("#1b1f24", mix(brand, WHITE, 0.55), 7.0),
     }

@@ -94,9 +94,13 @@ def blocks(text: str, refs: References) -> list[str]:
     markers: list[str] = []  # pending list markers for the next paragraph
     counters: list[int | None] = []
     heading = False
+    tight = False  # paragraph of a tight list item: no blank line before it
+    joined = False  # the last block may take the next tight item on the following line
     for tok in markup.markdown().parse(text):
         kind = tok.type
-        if kind == "heading_open":
+        if kind == "paragraph_open":
+            tight = tok.hidden
+        elif kind == "heading_open":
             heading = True
         elif kind == "bullet_list_open":
             counters.append(None)
@@ -140,7 +144,14 @@ def blocks(text: str, refs: References) -> list[str]:
                 wrap(part, indent, first if i == 0 else None)
                 for i, part in enumerate(content.split("\n"))
             ]
-            out.append("\n".join(lines))
+            if tight and joined:
+                out[-1] += "\n" + "\n".join(lines)
+            else:
+                out.append("\n".join(lines))
+            joined = tight
+            continue
+        if kind not in ("paragraph_open", "paragraph_close", "list_item_open", "list_item_close"):
+            joined = False
     return out
 
 
