@@ -8,11 +8,10 @@ import click
 
 from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
+from newsletter.render.output import default_formats, describe_formats, parse_formats
 
 
 def _formats(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
-    from newsletter.render.output import default_formats, parse_formats
-
     if value is None:
         return default_formats()
     try:
@@ -36,8 +35,7 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     "formats",
     callback=_formats,
     metavar="FORMATS",
-    help="Comma-separated formats: html (email.html), text (email.txt), eml (email.eml), "
-    "plus print/pdf where installed. Default: html,text,eml.",
+    help=f"Comma-separated formats: {describe_formats()}. Default: {','.join(default_formats())}.",
 )
 @pass_state
 def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats: list[str]) -> None:

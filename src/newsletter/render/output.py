@@ -76,7 +76,7 @@ class Format:
     """An output format of `newsletter render`."""
 
     name: str
-    description: str
+    description: str  # what it writes, shown in --help: "email.html"
     write: Callable[[RenderJob], list[Path]]
     default: bool = True
 
@@ -105,9 +105,14 @@ def _eml(job: RenderJob) -> list[Path]:
     return [job.write("email.eml", mime.as_bytes())]
 
 
-register(Format("html", "email.html: the HTML email, filled in for an example reader", _html))
-register(Format("text", "email.txt: the plain-text part", _text))
-register(Format("eml", "email.eml: the MIME message (text and HTML) with its headers", _eml))
+register(Format("html", "email.html", _html))
+register(Format("text", "email.txt", _text))
+register(Format("eml", "email.eml", _eml))
+
+
+def describe_formats() -> str:
+    """Return the formats for --help: 'html (email.html), text (email.txt), ...'."""
+    return ", ".join(f"{name} ({fmt.description})" for name, fmt in FORMATS.items())
 
 
 def default_formats() -> list[str]:
