@@ -165,3 +165,15 @@ def test_cli_check_without_links_fetches_nothing(tmp_path: Path, site: str) -> N
     result = run_cli("check", cwd=workspace.root)
     assert result.returncode == 0, result.stderr
     assert Site.requests == []
+
+
+def test_works_inside_a_running_event_loop(site: str) -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def from_a_loop():
+        return check_links([Link(f"{site}/missing", "f.yaml", 1, 1, "")])
+
+    with ThreadPoolExecutor(1) as pool:  # a thread of its own: pytest's may hold a loop already
+        [problem] = pool.submit(asyncio.run, from_a_loop()).result()
+    assert "404" in problem.message

@@ -9,6 +9,7 @@ at every place it appears when it is broken. Servers that refuse HEAD (405, 403,
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,6 +139,17 @@ async def _check_all(
         return dict(await asyncio.gather(*(one(url) for url in urls)))
 
 
+def _run(coroutine):
+    """Run a coroutine to completion, also when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Inside a running loop (a preview server, Playwright's sync API): use a fresh thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def check_links(
     links: list[Link],
     *,
@@ -149,7 +161,7 @@ def check_links(
     urls = list(dict.fromkeys(link.url for link in links if link.url.startswith(("http", "HTTP"))))
     if not urls:
         return []
-    results = asyncio.run(_check_all(urls, concurrency, timeout, transport))
+    results = _run(_check_all(urls, concurrency, timeout, transport))
     return [
         Diagnostic(
             link.path,
