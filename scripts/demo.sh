@@ -4,3 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 newsletter check
+newsletter render              # build/<slug>/email.html, email.txt, email.eml for every issue

@@ -205,3 +205,25 @@ def test_markdown_merge_tags_survive_rendering(tmp_path: Path) -> None:
     page = render(tmp_path, issue=issue)
     assert "Dear %%first_name%%, one paragraph" in page
     assert re.search(r"Dear %%first_name%%", page)
+
+
+def test_a_template_added_to_the_workspace_is_used_at_once(tmp_path: Path) -> None:
+    first = render(tmp_path)
+    assert "Freshly overridden" not in first
+    override = tmp_path / "ws" / "templates" / "email" / "footer.mjml.j2"
+    override.parent.mkdir(parents=True)
+    override.write_text("<mj-section><mj-column><mj-text>Freshly overridden</mj-text>"
+                        "</mj-column></mj-section>")  # fmt: skip
+    root = tmp_path / "ws"
+    series, loaded, _ = require_issue(Workspace(root), "vol-1-2")
+    assert "Freshly overridden" in render_email_html(Workspace(root), series, loaded)
+    assert list((root / ".newsletter" / "cache" / "templates").iterdir())
+
+
+def test_check_warns_when_base_url_is_missing(tmp_path: Path) -> None:
+    from newsletter.loader import load_workspace
+
+    series = SERIES.replace("base_url: https://news.example.org/\n", "")
+    root = make_workspace(tmp_path / "ws", series=series)
+    _series, _issues, diagnostics = load_workspace(Workspace(root))
+    assert any("no base_url" in d.message and not d.is_error for d in diagnostics)

@@ -67,6 +67,10 @@ def _environment(templates_dir: Path, cache_dir: Path | None = None) -> jinja2.E
         lstrip_blocks=True,
         keep_trailing_newline=True,
         bytecode_cache=_bytecode_cache(cache_dir),
+        # No in-memory template cache: it would miss a workspace override created after
+        # the package default was loaded (a running preview). The bytecode cache keeps
+        # loading at about a millisecond.
+        cache_size=0,
     )
 
 
