@@ -81,8 +81,11 @@ def test_content_is_data_never_template_code_or_markup(rich: str) -> None:
     assert "&lt;b&gt;tags&lt;/b&gt;" in rich
 
 
-def test_workspace_images_get_absolute_urls_under_base_url(rich: str) -> None:
+def test_workspace_images_get_absolute_urls_under_base_url(tmp_path: Path) -> None:
+    series = SERIES + "brand:\n  logo: images/logo.png\n"
+    rich = render(tmp_path, series=series, files={"images/logo.png": PNG})
     sources = lxml_html.fromstring(rich).xpath("//img/@src")
+    assert "https://news.example.org/images/logo.png" in sources
     assert "https://news.example.org/images/hero.png" in sources
     assert "https://news.example.org/images/body.png" in sources
     assert "https://cdn.example.org/remote.jpg" in sources

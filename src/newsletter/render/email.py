@@ -59,9 +59,7 @@ def _image(image: Image | None, urls: Urls) -> dict[str, Any] | None:
     }
 
 
-def email_context(
-    workspace: Workspace, series: Series, loaded: LoadedIssue, urls: Urls | None = None
-) -> dict[str, Any]:
+def email_context(series: Series, loaded: LoadedIssue, urls: Urls | None = None) -> dict[str, Any]:
     """Return what the email template sees: plain values and pre-rendered safe HTML."""
     urls = urls or Urls(series.base_url)
     issue = loaded.issue
@@ -115,7 +113,7 @@ def render_mjml(
     workspace: Workspace, series: Series, loaded: LoadedIssue, urls: Urls | None = None
 ) -> str:
     """Render the issue as MJML from the email template."""
-    context = email_context(workspace, series, loaded, urls)
+    context = email_context(series, loaded, urls)
     return render_template(workspace, TEMPLATE, context)
 
 
@@ -141,7 +139,7 @@ def _quiet_cssutils() -> None:
     # cssutils logs every vendor property (mso-*, -webkit-*) as an error; the
     # email needs them, so the log is noise.
     cssutils.log.setLevel(logging.CRITICAL)
-    cssutils.ser.prefs.useMinified()
+    cssutils.ser.prefs.useMinified()  # inlined declarations without spaces: smaller email
 
 
 def _import_premailer():
