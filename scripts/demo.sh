@@ -9,3 +9,5 @@ echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
 echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
 nl doctor
+echo "== render: build/<slug>/email.html, email.txt, email.eml, print.html, <slug>.pdf"
+nl render

@@ -1,6 +1,11 @@
 """The `newsletter` command line: one module of commands per pipeline stage."""
 
-from newsletter.cli import doctor, drafting, send  # noqa: F401  (registers their commands)
+from newsletter.cli import (  # noqa: F401  (each registers its commands)
+    doctor,
+    drafting,
+    render,
+    send,
+)
 from newsletter.cli.base import cli, main
 
 __all__ = ["cli", "main"]

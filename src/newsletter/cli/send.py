@@ -18,10 +18,8 @@ STATES = ("pending", "sent", "failed", "unknown", "suppressed", "invalid")
 
 def load_message(workspace, series, loaded):
     """Render the issue's message once (lazy: rendering pulls in MJML and premailer)."""
-    try:
-        from newsletter.render.email import render_message
-    except ImportError:  # where the render stage keeps it
-        from newsletter.render.message import render_message
+    from newsletter.render.message import render_message
+
     return render_message(workspace, series, loaded)
 
 
