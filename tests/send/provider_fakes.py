@@ -51,6 +51,7 @@ class FakeProvider:
         self.tokens = rate_limit or 0.0
         self.refilled = time.monotonic()
         self.limited = 0
+        self.delay = 0.0  # seconds before every answer (a provider far away)
         self.generation = 0  # bumped by reset(): late answers of an earlier test are ignored
         self.local = threading.local()
         fake = self
@@ -84,6 +85,7 @@ class FakeProvider:
             self.errors.clear()
             self.faults.clear()
             self.limited = 0
+            self.delay = 0.0
             self.generation += 1
 
     def _take_token(self) -> bool:
@@ -107,6 +109,8 @@ class FakeProvider:
             allowed = self._take_token()
             if not allowed:
                 self.limited += 1
+        if self.delay:
+            time.sleep(self.delay)
         if fault == "drop":
             request.close_connection = True
             request.connection.shutdown(2)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from provider_fakes import MailgunServer, PostmarkServer, ResendServer, SesServer
 
-from helpers import REPO
 from newsletter.render.message import RenderedMessage, token
+from tests.helpers import REPO
 
 # In CI the provider documents sit next to the clone: ../shared/provider-specs.
 SPECS = REPO / ".." / "shared" / "provider-specs"
@@ -151,3 +151,45 @@ class Sender:
             return plan, report, job.ledger.counts()
         finally:
             job.close()
+
+
+def sample_workspace(dest: Path, **delivery) -> Path:
+    """Copy the sample workspace to dest with the given delivery settings."""
+    import yaml
+
+    from tests.helpers.workspace import copy_sample
+
+    copy_sample(dest)
+    config = dest / "newsletter.yaml"
+    text = config.read_text("utf-8").split("\ndelivery:")[0]
+    block = yaml.safe_dump({"delivery": {"provider": "outbox", **delivery}}, sort_keys=False)
+    config.write_text(f"{text}\n{block}", encoding="utf-8")
+    return dest
+
+
+def cli_env(**more: str) -> dict[str, str]:
+    """Return the environment of a `newsletter send` process: test credentials only."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("NEWSLETTER_", "AWS_"))}
+    env.update(
+        NEWSLETTER_UNSUBSCRIBE_SECRET="test-unsubscribe-secret",
+        POSTMARK_SERVER_TOKEN=PostmarkServer.token,
+    )
+    env.update(more)
+    return env
+
+
+def newsletter(*args: str, env: dict[str, str] | None = None, **kwargs):
+    """Run `python -m newsletter ARGS` as a real process and wait for it."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        env=env or cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        **kwargs,
+    )

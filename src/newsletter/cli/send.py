@@ -124,9 +124,10 @@ def send(
             click.confirm(f"Send to {total} recipients?", abort=True, err=True)
         with _Progress(total) as bar:
             report = job.run(bar.update)
+        left = job.ledger.counts()
     finally:
         job.close()
-    _final(report, dry_run=dry_run)
+    _final(report, dry_run=dry_run, left=left)
 
 
 def _summary(series, message, provider, plan, job, total: int) -> None:
@@ -154,7 +155,7 @@ def _summary(series, message, provider, plan, job, total: int) -> None:
         ui.show_note(f"{key:>{width}}: {value}")
 
 
-def _final(report, dry_run: bool) -> None:
+def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     if dry_run:
         ui.show_note(
             f"dry run: built {ui.plural(report.requests, 'request')} "
@@ -169,9 +170,10 @@ def _final(report, dry_run: bool) -> None:
     )
     for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         ui.show_note(f"  failed x{count}: {reason}")
-    if report.unknown:
+    unknown = (left or {}).get("unknown", report.unknown)
+    if unknown:
         ui.show_note(
-            "unknown: the provider may or may not have these; list them with "
+            f"unknown: {unknown} (the provider may or may not have them); list them with "
             "'newsletter status ISSUE --state unknown', resend with --resend-unknown"
         )
     if report.error:
@@ -181,7 +183,7 @@ def _final(report, dry_run: bool) -> None:
     if report.stopped:
         ui.show_error("stopped by request; run the same command again to continue")
         sys.exit(130)
-    if report.failed or report.unknown:
+    if report.failed or unknown:
         sys.exit(1)
 
 
