@@ -126,3 +126,35 @@ def test_dry_run_builds_everything_and_changes_nothing(sender, postmark):
     from newsletter.send.ledger import Ledger, connect
 
     assert Ledger(connect(sender.workspace.state_dir), "vol-1-1").counts()["pending"] == 0
+
+
+@pytest.mark.parametrize("name", ["postmark", "resend"])
+def test_compiled_json_equals_personalize(sender, name):
+    """The fast JSON path produces exactly what personalize() gives, escaping included."""
+    from newsletter.render.message import personalize
+    from newsletter.send.job import make_provider
+    from newsletter.send.providers.base import Batch
+    from newsletter.send.subscribers import Recipient
+
+    message = sample_message()
+    provider = make_provider(sender.workspace, sender.series(provider=name), message)
+    odd = 'A "quoted" <b>name</b> & \\ back\nslash \u2028 日本'
+    values = {
+        "email": "a@example.org",
+        "name": odd,
+        "first_name": odd,
+        "unsubscribe_url": "https://x.example.org/u?a=1&b=2",
+    }
+    recipient = Recipient("a@example.org", 2, values)
+    (item,) = json.loads(provider.prepare(Batch("b", [recipient])).content)
+    personal = personalize(message, values)
+    keys = (
+        ("Subject", "HtmlBody", "TextBody") if name == "postmark" else ("subject", "html", "text")
+    )
+    assert [item[k] for k in keys] == [personal.subject, personal.html, personal.text]
+    headers = item["Headers"] if name == "postmark" else item["headers"]
+    if name == "postmark":
+        headers = {h["Name"]: h["Value"] for h in headers}
+    assert headers == personal.headers
+    to = item["To"] if name == "postmark" else item["to"][0]
+    assert email.utils.parseaddr(to) == (personal.to_name, "a@example.org")

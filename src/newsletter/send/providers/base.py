@@ -14,6 +14,8 @@ ProviderError
 from __future__ import annotations
 
 import email.utils
+import functools
+import html
 import json
 import os
 import re
@@ -96,6 +98,11 @@ def mailbox(name: str, address: str) -> str:
     return f"{name} <{address}>"
 
 
+def recipient_mailbox(recipient: Recipient) -> str:
+    """Return the recipient's To: mailbox, the name on one line as personalize() makes it."""
+    return mailbox(_one_line(recipient.name), recipient.email)
+
+
 def retoken(template: str, placeholder: Callable[[str], str]) -> str:
     """Rewrite our %%field%% tokens into a provider's own placeholder syntax."""
     return TOKEN.sub(lambda m: placeholder(m.group(1)), template)
@@ -128,6 +135,63 @@ def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> 
             wait = reset - now if reset > 1e9 else reset
             return min(max(wait, 0.0), MAX_RETRY_AFTER)
     return None
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _html(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def dumps(value: Any) -> str:
+    """Return compact JSON (UTF-8 kept as is, as every provider accepts)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonPart:
+    """A message part compiled once into JSON, tokens filled per recipient.
+
+    Escaping a 30 kB HTML body as JSON for each of 500 recipients of a batch dominated the
+    send; here the static text is escaped once and only the values are escaped per
+    recipient. The result equals dumps(personalize(...).html) (the tests hold it to that).
+    """
+
+    def __init__(self, template: str, escape: Callable[[str], str] | None = None):
+        pieces = TOKEN.split(template)  # static, name, static, name, ..., static
+        self.static = [dumps(piece)[1:-1] for piece in pieces[0::2]]
+        self.names = pieces[1::2]
+        self.escape = escape
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """Return the part as a JSON string literal, quotes included."""
+        out = ['"', self.static[0]]
+        for name, static in zip(self.names, self.static[1:], strict=True):
+            value = str(values.get(name, "") or "")
+            out.append(dumps(self.escape(value) if self.escape else value)[1:-1])
+            out.append(static)
+        out.append('"')
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class CompiledMessage:
+    """The parts of a message compiled for JSON payloads (see JsonPart)."""
+
+    subject: JsonPart
+    html: JsonPart
+    text: JsonPart
+    headers: dict[str, JsonPart]
+
+    @classmethod
+    def of(cls, message: RenderedMessage) -> CompiledMessage:
+        return cls(
+            JsonPart(message.subject, _one_line),
+            JsonPart(message.html, _html),
+            JsonPart(message.text),
+            {k: JsonPart(v, _one_line) for k, v in message.headers.items()},
+        )
 
 
 class Provider:
@@ -185,6 +249,11 @@ class Provider:
         """Fail early, naming the environment variable, when a credential is missing."""
         for variable in self.credentials:
             self.secret(variable)
+
+    @functools.cached_property
+    def compiled(self) -> CompiledMessage:
+        """Return the message compiled for JSON payloads, once."""
+        return CompiledMessage.of(self.message)
 
     def personal(self, recipient: Recipient) -> PersonalMessage:
         """Return one recipient's message, every token filled in."""
@@ -247,8 +316,8 @@ class HttpProvider(Provider):
         return self.settings.timeout
 
     def json_call(self, url: str, data: Any, headers: Mapping[str, str] | None = None) -> HttpCall:
-        """Return a call posting data as compact UTF-8 JSON."""
-        content = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+        """Return a call posting data (or JSON text already built) as compact UTF-8 JSON."""
+        content = (data if isinstance(data, str) else dumps(data)).encode()
         return HttpCall(url, content, {"Content-Type": "application/json", **(headers or {})})
 
     def size(self, payload: HttpCall) -> int:

@@ -7,7 +7,15 @@ ErrorCode (0 = accepted), in the order of the request. Postmark has no idempoten
 
 from __future__ import annotations
 
-from newsletter.send.providers.base import Batch, HttpCall, HttpProvider, Outcome, mailbox
+from newsletter.send.providers.base import (
+    Batch,
+    HttpCall,
+    HttpProvider,
+    Outcome,
+    dumps,
+    mailbox,
+    recipient_mailbox,
+)
 
 
 class PostmarkProvider(HttpProvider):
@@ -18,25 +26,29 @@ class PostmarkProvider(HttpProvider):
     credentials = ("POSTMARK_SERVER_TOKEN",)
 
     def prepare(self, batch: Batch) -> HttpCall:
-        message, stream = self.message, self.settings.message_stream
-        sender = mailbox(message.from_name, message.from_email)
-        messages = []
+        message, parts = self.message, self.compiled
+        fixed = {"From": mailbox(message.from_name, message.from_email)}
+        if message.reply_to:
+            fixed["ReplyTo"] = message.reply_to
+        fixed["MessageStream"] = self.settings.message_stream
+        common = dumps(fixed)[1:-1]  # the same in every message of the batch
+        items = []
         for recipient in batch.recipients:
-            personal = self.personal(recipient)
-            item = {
-                "From": sender,
-                "To": mailbox(personal.to_name, personal.to_email),
-                "Subject": personal.subject,
-                "HtmlBody": personal.html,
-                "TextBody": personal.text,
-                "MessageStream": stream,
-            }
-            if message.reply_to:
-                item["ReplyTo"] = message.reply_to
-            if personal.headers:
-                item["Headers"] = [{"Name": k, "Value": v} for k, v in personal.headers.items()]
-            messages.append(item)
-        return self.json_call(f"{self.base}/email/batch", messages)
+            values = recipient.values
+            item = (
+                f'{{{common},"To":{dumps(recipient_mailbox(recipient))},'
+                f'"Subject":{parts.subject.render(values)},'
+                f'"HtmlBody":{parts.html.render(values)},'
+                f'"TextBody":{parts.text.render(values)}'
+            )
+            if parts.headers:
+                headers = ",".join(
+                    f'{{"Name":{dumps(name)},"Value":{part.render(values)}}}'
+                    for name, part in parts.headers.items()
+                )
+                item += f',"Headers":[{headers}]'
+            items.append(item + "}")
+        return self.json_call(f"{self.base}/email/batch", f"[{','.join(items)}]")
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.secret("POSTMARK_SERVER_TOKEN")}

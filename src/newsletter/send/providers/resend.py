@@ -8,7 +8,15 @@ batch left in flight by a crash is resent automatically with the same key. The d
 
 from __future__ import annotations
 
-from newsletter.send.providers.base import Batch, HttpCall, HttpProvider, Outcome, mailbox
+from newsletter.send.providers.base import (
+    Batch,
+    HttpCall,
+    HttpProvider,
+    Outcome,
+    dumps,
+    mailbox,
+    recipient_mailbox,
+)
 
 
 class ResendProvider(HttpProvider):
@@ -21,25 +29,29 @@ class ResendProvider(HttpProvider):
     credentials = ("RESEND_API_KEY",)
 
     def prepare(self, batch: Batch) -> HttpCall:
-        message = self.message
-        sender = mailbox(message.from_name, message.from_email)
+        message, parts = self.message, self.compiled
+        fixed = {"from": mailbox(message.from_name, message.from_email)}
+        if message.reply_to:
+            fixed["reply_to"] = message.reply_to
+        common = dumps(fixed)[1:-1]
         emails = []
         for recipient in batch.recipients:
-            personal = self.personal(recipient)
-            item = {
-                "from": sender,
-                "to": [mailbox(personal.to_name, personal.to_email)],
-                "subject": personal.subject,
-                "html": personal.html,
-                "text": personal.text,
-            }
-            if message.reply_to:
-                item["reply_to"] = message.reply_to
-            if personal.headers:
-                item["headers"] = personal.headers
-            emails.append(item)
+            values = recipient.values
+            item = (
+                f'{{{common},"to":[{dumps(recipient_mailbox(recipient))}],'
+                f'"subject":{parts.subject.render(values)},'
+                f'"html":{parts.html.render(values)},"text":{parts.text.render(values)}'
+            )
+            if parts.headers:
+                headers = ",".join(
+                    f"{dumps(name)}:{part.render(values)}" for name, part in parts.headers.items()
+                )
+                item += f',"headers":{{{headers}}}'
+            emails.append(item + "}")
         return self.json_call(
-            f"{self.base}/emails/batch", emails, {"Idempotency-Key": batch.idempotency_key}
+            f"{self.base}/emails/batch",
+            f"[{','.join(emails)}]",
+            {"Idempotency-Key": batch.idempotency_key},
         )
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
