@@ -191,9 +191,8 @@ def main() -> None:
 
         # 3: a rate-limited server.
         server.reset()
-        server.rate_limit, server.tokens = args.rate, 1.0
-        calls = int(args.rate * 10)
-        ws = workspace("ws-rate", batch_size=50)
+        server.rate_limit, server.burst, server.tokens = args.rate, 2.0, 1.0
+        ws = workspace("ws-rate", batch_size=max(1, int(small / (args.rate * 10))))
         seconds, _, code = send(ws, lists[small], "--rate", f"{args.rate:g}")
         server.rate_limit = None
         accepted = sorted(server.accepted)
@@ -208,7 +207,6 @@ def main() -> None:
             )
         )
         rows.append(("429s from the limited server", str(server.limited), "-", "-", "few"))
-        del calls
 
         # 4: kill -9 three times, then resume.
         server.reset()

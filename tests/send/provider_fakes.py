@@ -48,6 +48,7 @@ class FakeProvider:
         self.faults: list = []
         self.lock = threading.Lock()
         self.rate_limit = rate_limit
+        self.burst: float | None = None  # calls allowed at once (default: one second's worth)
         self.tokens = rate_limit or 0.0
         self.refilled = time.monotonic()
         self.limited = 0
@@ -92,7 +93,8 @@ class FakeProvider:
         if not self.rate_limit:
             return True
         now = time.monotonic()
-        self.tokens = min(self.rate_limit, self.tokens + (now - self.refilled) * self.rate_limit)
+        capacity = self.burst or self.rate_limit
+        self.tokens = min(capacity, self.tokens + (now - self.refilled) * self.rate_limit)
         self.refilled = now
         if self.tokens >= 1:
             self.tokens -= 1

@@ -316,8 +316,8 @@ class HttpProvider(Provider):
         return self.settings.timeout
 
     def json_call(self, url: str, data: Any, headers: Mapping[str, str] | None = None) -> HttpCall:
-        """Return a call posting data (or JSON text already built) as compact UTF-8 JSON."""
-        content = (data if isinstance(data, str) else dumps(data)).encode()
+        """Return a call posting data (or JSON bytes already built) as compact UTF-8 JSON."""
+        content = data if isinstance(data, bytes) else dumps(data).encode()
         return HttpCall(url, content, {"Content-Type": "application/json", **(headers or {})})
 
     def size(self, payload: HttpCall) -> int:

@@ -47,8 +47,8 @@ class PostmarkProvider(HttpProvider):
                     for name, part in parts.headers.items()
                 )
                 item += f',"Headers":[{headers}]'
-            items.append(item + "}")
-        return self.json_call(f"{self.base}/email/batch", f"[{','.join(items)}]")
+            items.append((item + "}").encode())
+        return self.json_call(f"{self.base}/email/batch", b"[" + b",".join(items) + b"]")
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.secret("POSTMARK_SERVER_TOKEN")}

@@ -47,10 +47,10 @@ class ResendProvider(HttpProvider):
                     f"{dumps(name)}:{part.render(values)}" for name, part in parts.headers.items()
                 )
                 item += f',"headers":{{{headers}}}'
-            emails.append(item + "}")
+            emails.append((item + "}").encode())
         return self.json_call(
             f"{self.base}/emails/batch",
-            f"[{','.join(emails)}]",
+            b"[" + b",".join(emails) + b"]",
             {"Idempotency-Key": batch.idempotency_key},
         )
 
