@@ -58,8 +58,11 @@ class TimedPostmark(PostmarkServer):
         return answer
 
 
-def send(workspace: Path, subscribers: Path, *extra: str, kill_after: float | None = None):
-    """Run one send process; return (seconds, peak RSS in MB, exit code)."""
+def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None):
+    """Run one send process; return (seconds, peak RSS in MB, exit code).
+
+    kill_when: a function that returns True when the process is to be killed with SIGKILL.
+    """
     command = [
         sys.executable,
         "-m",
@@ -77,8 +80,16 @@ def send(workspace: Path, subscribers: Path, *extra: str, kill_after: float | No
     process = subprocess.Popen(
         command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    if kill_after is not None:
-        threading.Timer(kill_after, lambda: process.poll() or _kill(process.pid)).start()
+    if kill_when is not None:
+
+        def watch() -> None:
+            while process.poll() is None:
+                if kill_when():
+                    _kill(process.pid)
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=watch, daemon=True).start()
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.monotonic() - started
@@ -211,8 +222,15 @@ def main() -> None:
         # 4: kill -9 three times, then resume.
         server.reset()
         ws = workspace("ws-kill")
-        for _ in range(3):
-            send(ws, lists[big], "--rate", "0", kill_after=random.uniform(1.5, 4.0))
+        for share in (0.15, 0.45, 0.75):  # mid-run, at a random point near each share
+            at = int(big * (share + random.uniform(0, 0.05)))
+            send(
+                ws,
+                lists[big],
+                "--rate",
+                "0",
+                kill_when=lambda at=at: sum(server.received.values()) >= at,
+            )
         _, _, code = send(ws, lists[big], "--rate", "0")
         status = subprocess.run(
             [

@@ -19,37 +19,22 @@ def prism():
         process.wait(timeout=10)
 
 
-def _server(cls, **kwargs):
-    server = cls(**kwargs)
-    return server
+def _served(cls, **kwargs):
+    """Return a session fixture running one fake provider server."""
+
+    @pytest.fixture(scope="session")
+    def fixture():
+        server = cls(**kwargs)
+        yield server
+        server.close()
+
+    return fixture
 
 
-@pytest.fixture(scope="session")
-def postmark_server():
-    server = _server(PostmarkServer, inactive={"inactive@example.org"})
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def mailgun_server():
-    server = _server(MailgunServer)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def ses_server():
-    server = _server(SesServer)
-    yield server
-    server.close()
-
-
-@pytest.fixture(scope="session")
-def resend_server():
-    server = _server(ResendServer)
-    yield server
-    server.close()
+postmark_server = _served(PostmarkServer, inactive={"inactive@example.org"})
+mailgun_server = _served(MailgunServer)
+ses_server = _served(SesServer)
+resend_server = _served(ResendServer)
 
 
 @pytest.fixture

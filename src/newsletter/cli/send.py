@@ -272,6 +272,17 @@ def status(state: State, issue: str, fmt: str, only: str | None) -> None:
         ledger.db.close()
 
 
+def reason_option(default: str):
+    """Return the --reason option of the suppress commands."""
+    return click.option(
+        "--reason",
+        type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
+        default=default,
+        show_default=True,
+        help="Why the address is suppressed.",
+    )
+
+
 @cli.group()
 def suppress() -> None:
     """Maintain the suppression list: addresses that are never mailed."""
@@ -279,12 +290,7 @@ def suppress() -> None:
 
 @suppress.command("add")
 @click.argument("addresses", nargs=-1, required=True)
-@click.option(
-    "--reason",
-    type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
-    default="manual",
-    show_default=True,
-)
+@reason_option("manual")
 @pass_state
 def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
     """Never mail ADDRESSES again (any issue)."""
@@ -293,12 +299,7 @@ def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
 
 @suppress.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--reason",
-    type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
-    default="unsubscribe",
-    show_default=True,
-)
+@reason_option("unsubscribe")
 @pass_state
 def suppress_import(state: State, file: Path, reason: str) -> None:
     """Suppress every address in FILE (a CSV with an email column, or one address a line)."""

@@ -77,7 +77,7 @@ class MailgunProvider(HttpProvider):
         if message.reply_to:
             fields.append(("h:Reply-To", message.reply_to))
         for name, value in message.headers.items():
-            # Mailgun fills recipient variables in the whole message it builds; see README.
+            # Mailgun documents %recipient.x% for subject and bodies; headers: see README.
             fields.append((f"h:{name}", retoken(value, lambda f: _var(f, "line"))))
         body = urlencode(fields, quote_via=quote).encode()
         return HttpCall(
