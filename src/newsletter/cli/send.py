@@ -226,7 +226,12 @@ class _Progress:
 @cli.command()
 @click.argument("issue")
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.',
 )
 @click.option(
     "--state",
