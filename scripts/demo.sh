@@ -11,3 +11,5 @@ echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
 nl doctor
 echo "== render: build/<slug>/email.html, email.txt, email.eml, print.html, <slug>.pdf"
 nl render
+echo "== build: the web archive in site/ (index, web versions, PDFs, feed)"
+nl build
