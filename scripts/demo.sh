@@ -11,6 +11,8 @@ echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
 nl doctor
 echo "== render: build/<slug>/email.html, email.txt, email.eml, print.html, <slug>.pdf"
 nl render
+echo "== build: the web archive in site/ (index, web versions, PDFs, feed)"
+nl build
 echo "== send: vol-2-10 to subscribers.csv through the local outbox (outbox/vol-2-10/*.eml)"
 # The outbox needs no credentials; unsubscribe links are signed with this demo-only secret.
 export NEWSLETTER_UNSUBSCRIBE_SECRET="${NEWSLETTER_UNSUBSCRIBE_SECRET:-demo-only-not-secret}"

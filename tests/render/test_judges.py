@@ -14,14 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.judges import serious_axe_violations, unexpected_vnu_errors
 from tests.helpers.workspace import REPO
 from tests.render.conftest import SAMPLE_ISSUES, Rendered
 
 pytestmark = pytest.mark.judge
-
-NODE_MODULES = REPO / "node_modules"
-VNU_JAR = NODE_MODULES / "vnu-jar" / "build" / "dist" / "vnu.jar"
-AXE = NODE_MODULES / "axe-core" / "axe.min.js"
 
 # caniemail errors that come from MJML's own boilerplate, as (client glob, feature title).
 CANIEMAIL_ALLOWED = {
@@ -60,21 +57,6 @@ CANIEMAIL_ALLOWED = {
     ("yahoo.*", "height property"): "MJML img height:auto",
 }
 
-# Nu HTML Checker errors of plain MJML output (table layout attributes Outlook needs).
-VNU_ALLOWED = [
-    # Outlook's Word engine lays out with these; MJML writes them on every table.
-    r"The “(cellpadding|cellspacing|border|width|align)” attribute on the “table” element "
-    r"is obsolete\. Use CSS instead\.",
-    r"The “(align|valign|width)” attribute on the “td” element is obsolete\. Use CSS instead\.",
-    r"The “vertical-align” .*",
-    # mj-image writes height="auto" so Outlook keeps the aspect ratio.
-    r"Bad value “auto” for attribute “height” on element “img”.*",
-]
-
-PLAIN_MJML = """<mjml><mj-head><mj-title>t</mj-title><mj-preview>p</mj-preview></mj-head>
-<mj-body><mj-section><mj-column><mj-image src="https://example.org/a.png" alt="a" />
-<mj-text align="center">x</mj-text></mj-column></mj-section></mj-body></mjml>"""
-
 
 def _allowed_by_caniemail(client: str, title: str) -> bool:
     return any(fnmatch.fnmatch(client, glob) and title == t for glob, t in CANIEMAIL_ALLOWED)
@@ -106,33 +88,8 @@ def test_caniemail_finds_nothing_beyond_mjml_boilerplate(sample_render: Rendered
 def test_nu_html_checker_finds_only_plain_mjml_errors(
     sample_render: Rendered, tmp_path: Path
 ) -> None:
-    from mjml import mjml2html
-
-    baseline = tmp_path / "plain-mjml.html"
-    baseline.write_text(mjml2html(PLAIN_MJML), encoding="utf-8")
     files = [sample_render.path(slug, "email.html") for slug in SAMPLE_ISSUES]
-    result = subprocess.run(
-        # One Java start for every file: the checker takes seconds to start.
-        ["java", "-jar", str(VNU_JAR), "--errors-only", "--format", "json",
-         "--filterpattern", ".*(xmlns:|mso-).*", *map(str, [baseline, *files])],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )  # fmt: skip
-    messages = json.loads(result.stderr or result.stdout)["messages"]
-    baseline_messages = [m["message"] for m in messages if "plain-mjml" in m["url"]]
-    ours = [m for m in messages if "plain-mjml" not in m["url"]]
-    assert baseline_messages, "vnu reported nothing on plain MJML: is it running?"
-    unexpected = [
-        f"{m['url'].rsplit('/', 2)[-2]}:{m.get('lastLine')}: {m['message']}"
-        for m in ours
-        if not any(re.fullmatch(p, m["message"]) for p in VNU_ALLOWED)
-    ]
-    assert not unexpected, "\n".join(unexpected)
-    # Every allowed kind we hit is one plain MJML has too (it is MJML's, not ours).
-    hit = {p for m in ours for p in VNU_ALLOWED if re.fullmatch(p, m["message"])}
-    in_baseline = {p for m in baseline_messages for p in VNU_ALLOWED if re.fullmatch(p, m)}
-    assert hit <= in_baseline, hit - in_baseline
+    assert unexpected_vnu_errors(files, tmp_path) == []
 
 
 @pytest.mark.parametrize("slug", SAMPLE_ISSUES)
@@ -151,12 +108,6 @@ def test_spamassassin_scores_the_message_at_most_1(sample_render: Rendered, slug
     assert float(match.group(1)) <= 1.0, details
 
 
-def _axe(page) -> list[dict]:
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
-    return result["violations"]
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_axe_finds_no_serious_or_critical_violations(
     chromium_browser, served_render: Rendered, scheme: str
@@ -166,10 +117,7 @@ def test_axe_finds_no_serious_or_critical_violations(
         problems = []
         for slug in SAMPLE_ISSUES:
             page.goto(served_render.url(slug), wait_until="load")
-            for violation in _axe(page):
-                if violation["impact"] in ("serious", "critical"):
-                    targets = [n["target"] for n in violation["nodes"][:3]]
-                    problems.append(f"{slug}: {violation['id']}: {violation['help']} {targets}")
+            problems += [f"{slug}: {problem}" for problem in serious_axe_violations(page)]
         assert not problems, "\n".join(problems)
     finally:
         page.close()

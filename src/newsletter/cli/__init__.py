@@ -1,6 +1,7 @@
 """The `newsletter` command line: one module of commands per pipeline stage."""
 
 from newsletter.cli import (  # noqa: F401  (each registers its commands)
+    archive,
     doctor,
     drafting,
     render,

@@ -59,7 +59,9 @@ def _image(image: Image | None, urls: Urls) -> dict[str, Any] | None:
     }
 
 
-def email_context(series: Series, loaded: LoadedIssue, urls: Urls | None = None) -> dict[str, Any]:
+def email_context(
+    series: Series, loaded: LoadedIssue, urls: Urls | None = None, *, web: bool = False
+) -> dict[str, Any]:
     """Return what the email template sees: plain values and pre-rendered safe HTML."""
     urls = urls or Urls(series.base_url)
     issue = loaded.issue
@@ -106,14 +108,21 @@ def email_context(series: Series, loaded: LoadedIssue, urls: Urls | None = None)
         "pdf_url": urls.pdf(loaded.slug),
         "unsubscribe_url": token("unsubscribe_url"),
         "content_width": CONTENT_WIDTH,
+        "web": web,
+        "archive_url": urls.base or "./",
     }
 
 
 def render_mjml(
-    workspace: Workspace, series: Series, loaded: LoadedIssue, urls: Urls | None = None
+    workspace: Workspace,
+    series: Series,
+    loaded: LoadedIssue,
+    urls: Urls | None = None,
+    *,
+    web: bool = False,
 ) -> str:
-    """Render the issue as MJML from the email template."""
-    context = email_context(series, loaded, urls)
+    """Render the issue as MJML from the email template (web: the archive's page variant)."""
+    context = email_context(series, loaded, urls, web=web)
     return render_template(workspace, TEMPLATE, context)
 
 
@@ -190,10 +199,15 @@ def inline_css(html: str, css: str) -> str:
 
 
 def render_email_html(
-    workspace: Workspace, series: Series, loaded: LoadedIssue, urls: Urls | None = None
+    workspace: Workspace,
+    series: Series,
+    loaded: LoadedIssue,
+    urls: Urls | None = None,
+    *,
+    web: bool = False,
 ) -> str:
     """Return the issue's email HTML, per-recipient tokens left in."""
-    mjml, css = split_inline_styles(render_mjml(workspace, series, loaded, urls))
+    mjml, css = split_inline_styles(render_mjml(workspace, series, loaded, urls, web=web))
     return inline_css(compile_mjml(mjml), css)
 
 
