@@ -269,6 +269,9 @@ class Provider:
         """Send a prepared batch and return one outcome per recipient."""
         raise NotImplementedError
 
+    def open(self) -> None:
+        """Get ready to send, before the first call is paced by the rate limit."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -316,6 +319,12 @@ class HttpProvider(Provider):
                 headers={"User-Agent": "newsletter"},
             )
         return self._client
+
+    def open(self) -> None:
+        # Building the client (TLS context, certificates) takes tens of milliseconds; done
+        # lazily by the first worker, it held back the first calls, which then reached the
+        # provider together, over its rate limit. (And only one thread builds it now.)
+        _ = self.client
 
     @property
     def timeout(self) -> float:
