@@ -307,7 +307,9 @@ class LivePreview:
     def start(self) -> LivePreview:
         """Watch and serve from background threads (tests, benchmarks)."""
         self.watcher.start()
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
