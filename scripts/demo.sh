@@ -7,3 +7,5 @@ nl() { "${PYTHON:-python3}" -m newsletter "$@"; }
 
 echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
+echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
+nl doctor

@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-
 SERIES = """\
 name: Test Digest
 publisher: Test Publisher

@@ -7,7 +7,7 @@ import sys
 import venv
 import zipfile
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_ruff_lint_and_format():

@@ -8,7 +8,7 @@ import re
 import jsonschema
 import pytest
 
-from conftest import REPO
+from helpers import REPO
 from newsletter import markup
 from newsletter.loader import load_workspace
 from newsletter.model import json_schema

@@ -1,0 +1,141 @@
+"""Benchmark the archive's PDF stage: WeasyPrint against Chromium --print-to-pdf.
+
+    python bench/archive.py [--rounds N]
+
+Both engines print the same print.html of each sample issue (the repository's
+workspace, copied to a temporary folder). WeasyPrint runs as newsletter runs it
+(in process, PDF/A-3b, tagged) and as its own command line (interpreter start and
+import included, like Chromium's process start); Chromium is the Debian package,
+headless. Medians of N rounds, and the ratio Chromium / WeasyPrint (> 1: ours is faster).
+
+Sections are functions in SECTIONS returning table rows; the build benchmark (cold
+build of 200 issues, incremental rebuild) is added there as another section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-pdf-header-footer",
+]
+
+Row = tuple[str, str, float, float, str]  # case, detail, ours (s), peer (s), note
+
+
+def median_time(action: Callable[[], object], rounds: int) -> float:
+    """Return the median wall time of action over rounds, after one warm-up run."""
+    action()
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def sample_workspace(folder: Path):
+    """Copy the sample workspace into folder and return it."""
+    from newsletter.workspace import Workspace
+
+    folder.mkdir(parents=True)
+    for name in ("newsletter.yaml", "issues", "images"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name)
+        else:
+            shutil.copy(source, folder / name)
+    return Workspace(folder)
+
+
+def pages(pdf: Path) -> int:
+    """Return the page count pdfinfo reports."""
+    out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
+
+
+def bench_pdf(rounds: int, scratch: Path) -> list[Row]:
+    """Time WeasyPrint (in process and CLI) and Chromium printing the same print.html."""
+    from newsletter.loader import require_issue
+    from newsletter.render.pdf import write_pdf
+    from newsletter.render.print import write_print
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        sys.exit("chromium is missing: apt-get install chromium (see 'newsletter doctor')")
+    workspace = sample_workspace(scratch / "ws")
+    rows: list[Row] = []
+    for slug in ("vol-2-10", "vol-3-8"):
+        series, loaded, _ = require_issue(workspace, slug)
+        html_path, _ = write_print(workspace, series, loaded, workspace.build_dir)
+        html = html_path.read_text(encoding="utf-8")
+        ours_pdf = scratch / f"{slug}-weasyprint.pdf"
+        cli_pdf = scratch / f"{slug}-weasyprint-cli.pdf"
+        peer_pdf = scratch / f"{slug}-chromium.pdf"
+        profile = scratch / f"profile-{slug}"
+
+        def ours(html=html, series=series, loaded=loaded, out=ours_pdf, base=html_path.parent):
+            write_pdf(html, workspace, series, loaded, out, base_url=base)
+
+        def weasy_cli(src=html_path, out=cli_pdf):
+            subprocess.run(
+                [sys.executable, "-m", "weasyprint", "-q", "--pdf-variant", "pdf/a-3b",
+                 "--pdf-tags", str(src), str(out)],
+                check=True,
+            )  # fmt: skip
+
+        def peer(src=html_path, out=peer_pdf, profile=profile):
+            subprocess.run(
+                [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                 f"--print-to-pdf={out}", src.as_uri()],
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+        inproc = median_time(ours, rounds)
+        cli = median_time(weasy_cli, rounds)
+        chrome = median_time(peer, rounds)
+        size = f"{pages(ours_pdf)} vs {pages(peer_pdf)} pages"
+        rows.append((slug, "in process", inproc, chrome, size))
+        rows.append((slug, "command line", cli, chrome, size))
+    return rows
+
+
+SECTIONS: dict[str, Callable[[int, Path], list[Row]]] = {
+    "PDF: WeasyPrint vs Chromium --print-to-pdf (same print.html)": bench_pdf,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed runs per case (median)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
+        for title, section in SECTIONS.items():
+            rows = section(args.rounds, Path(tmp))
+            print(f"\n{title}, median of {args.rounds}")
+            print("| case | ours | ours (s) | peer (s) | peer/ours | note |")
+            print("|---|---|---:|---:|---:|---|")
+            for case, detail, ours, peer, note in rows:
+                print(
+                    f"| {case} | {detail} | {ours:.3f} | {peer:.3f} | {peer / ours:.2f}x | {note} |"
+                )
+
+
+if __name__ == "__main__":
+    main()
