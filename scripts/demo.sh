@@ -9,3 +9,24 @@ echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
 echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
 nl doctor
+echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
+preview_log=$(mktemp)
+nl preview --port 0 vol-2-10 >"$preview_log" 2>&1 &
+preview_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'previewing at http://[^ ]*' "$preview_log" | cut -d' ' -f3 || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+"${PYTHON:-python3}" - "$url" <<'EOF'
+import sys
+import urllib.request
+
+for part in ("", "text.txt", "state.json"):
+    with urllib.request.urlopen(sys.argv[1] + part, timeout=60) as response:
+        print(f"GET {sys.argv[1] + part}: {response.status} ({len(response.read())} bytes)")
+EOF
+kill -INT "$preview_pid"
+wait "$preview_pid"
+rm -f "$preview_log"
