@@ -134,6 +134,8 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=20, help="saves to time (default 20)")
     parser.add_argument("--issue", default="vol-2-10", help="sample issue (default vol-2-10)")
     args = parser.parse_args()
+    if args.saves < 2:
+        parser.error("--saves must be 2 or more")
     with tempfile.TemporaryDirectory(prefix="newsletter-bench-") as scratch:
         workspace = sample_workspace(Path(scratch) / "ws")
         found = preview_latencies(workspace, args.issue, args.saves)

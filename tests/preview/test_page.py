@@ -124,3 +124,12 @@ def test_index_lists_the_issues(page, live, space):
     original = (space.root / "issues/vol-1-1.yaml").read_text(encoding="utf-8")
     space.issue("vol-1-2", original.replace("number: 1", "number: 2"))
     page.get_by_role("link", name="vol-1-2").wait_for(timeout=TIMEOUT)
+
+
+def test_an_issue_broken_from_the_start_shows_its_problems(page, live, space):
+    space.issue("vol-1-2", "volume: 1\nnumber: 2\ndate: 2024-01-19\nitems: []\n")
+    page.goto(f"{live.url}issues/vol-1-2/")
+    page.locator("#overlay").wait_for(state="visible", timeout=TIMEOUT)
+    assert "Nothing has rendered yet" in page.locator("#overlay-note").inner_text()
+    assert "issues/vol-1-2.yaml:1:1: error" in page.locator("#problems").inner_text()
+    assert get(f"{live.url}issues/vol-1-2/email.html")[0] == 503

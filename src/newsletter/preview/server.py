@@ -167,7 +167,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         if part not in self.ISSUE_PARTS:
             return self.not_found()
         if parts is None:
-            return self.send_body(NOT_YET, "text/html")
+            return self.send_body(NOT_YET, "text/html", status=HTTPStatus.SERVICE_UNAVAILABLE)
         if part == "email.html":
             scheme = parse_qs(urlsplit(self.path).query).get("scheme", ["light"])[0]
             html = with_color_scheme(parts.html, "dark" if scheme == "dark" else "light")
