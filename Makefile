@@ -25,6 +25,9 @@ demo: install
 test: install-system install-node install-test
 	$(PYTHON) -m pytest
 
+goldens:
+	$(PYTHON) -m pytest tests/render/test_goldens.py --regen-goldens
+
 lint:
 	$(PYTHON) -m ruff check src tests bench
 	$(PYTHON) -m ruff format --check src tests bench

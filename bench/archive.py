@@ -1,4 +1,4 @@
-"""Benchmark the archive's PDF stage: WeasyPrint against Chromium --print-to-pdf.
+"""Benchmark the archive: WeasyPrint against Chromium, incremental against cold builds.
 
     python bench/archive.py [--rounds N]
 
@@ -8,8 +8,9 @@ workspace, copied to a temporary folder). WeasyPrint runs as newsletter runs it
 import included, like Chromium's process start); Chromium is the Debian package,
 headless. Medians of N rounds, and the ratio Chromium / WeasyPrint (> 1: ours is faster).
 
-Sections are functions in SECTIONS returning table rows; the build benchmark (cold
-build of 200 issues, incremental rebuild) is added there as another section.
+The build section makes 200 digest issues from vol-2-10, times one cold
+`newsletter build` (every web page and PDF, in parallel across cores), then the
+median rebuild after editing one issue (goal: at least 20x faster than cold).
 """
 
 from __future__ import annotations
@@ -116,8 +117,54 @@ def bench_pdf(rounds: int, scratch: Path) -> list[Row]:
     return rows
 
 
+def archive_of(folder: Path, count: int):
+    """Return a workspace with count digest issues made from vol-2-10 (25 per volume)."""
+    import datetime as dt
+    import re
+
+    workspace = sample_workspace(folder)
+    template = (workspace.issues_dir / "vol-2-10.yaml").read_text(encoding="utf-8")
+    for path in workspace.issue_paths():
+        path.unlink()
+    day = dt.date(2020, 1, 3)
+    for i in range(count):
+        volume, number = divmod(i, 25)
+        text = re.sub(r"(?m)^volume: .*$", f"volume: {volume + 1}", template)
+        text = re.sub(r"(?m)^number: .*$", f"number: {number + 1}", text)
+        text = re.sub(r"(?m)^date: .*$", f"date: {day + dt.timedelta(days=14 * i)}", text)
+        (workspace.issues_dir / f"vol-{volume + 1}-{number + 1}.yaml").write_text(text, "utf-8")
+    return workspace
+
+
+def bench_build(rounds: int, scratch: Path) -> list[Row]:
+    """Time a cold `newsletter build` of 200 issues against rebuilding after editing one."""
+    count = 200
+    workspace = archive_of(scratch / "archive", count)
+    command = [sys.executable, "-m", "newsletter", "--workspace", str(workspace.root), "build"]
+
+    def build() -> None:
+        subprocess.run(command, check=True, capture_output=True)
+
+    start = time.perf_counter()
+    build()
+    cold = time.perf_counter() - start
+    edited = workspace.issues_dir / "vol-3-7.yaml"
+
+    def edit_and_build() -> None:
+        edited.write_text(edited.read_text("utf-8") + "\n", encoding="utf-8")
+        build()
+
+    incremental = median_time(edit_and_build, rounds)
+    noop = median_time(build, rounds)
+    return [
+        (f"{count} issues", "rebuild after editing one", incremental, cold, "peer: cold build"),
+        (f"{count} issues", "rebuild, nothing changed", noop, cold, "peer: cold build"),
+    ]
+
+
 SECTIONS: dict[str, Callable[[int, Path], list[Row]]] = {
     "PDF: WeasyPrint vs Chromium --print-to-pdf (same print.html)": bench_pdf,
+    "Build: incremental rebuild vs cold build of the archive (whole process)": bench_build,
 }
 
 

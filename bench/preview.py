@@ -27,16 +27,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+sys.path.insert(0, str(REPO))  # the tests' Chromium launcher: Debian's, off the network
 GOAL_MS = 300.0
 FIRST_HEADLINE = re.compile(r"(?m)^(\s*- headline: ).*$")
 # The new document can be in the frame before its load event: wait for both.
@@ -81,13 +72,15 @@ def preview_latencies(workspace: Path, slug: str, saves: int) -> dict[str, list[
 
     from playwright.sync_api import sync_playwright
 
+    from tests.helpers.browser import launch_chromium
+
     path = workspace / "issues" / f"{slug}.yaml"
     original = path.read_text(encoding="utf-8")
     process, url = start_preview(workspace, slug)
     found: dict[str, list[float]] = {"loaded": [], "event": [], "render": []}
     try:
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
             page.wait_for_function("window.__preview.loads.length > 0", timeout=30_000)

@@ -9,6 +9,10 @@ echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
 echo "== doctor: what this machine has for PDFs (WeasyPrint, Pango, CJK fonts)"
 nl doctor
+echo "== render: build/<slug>/email.html, email.txt, email.eml, print.html, <slug>.pdf"
+nl render
+echo "== build: the web archive in site/ (index, web versions, PDFs, feed)"
+nl build
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
 preview_log=$(mktemp)
 nl preview --port 0 vol-2-10 >"$preview_log" 2>&1 &

@@ -7,7 +7,7 @@ import sys
 import venv
 import zipfile
 
-from helpers import REPO
+from tests.helpers import REPO
 
 
 def test_ruff_lint_and_format():
@@ -83,5 +83,6 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
         check=False,
     )
     assert check.returncode == 0, check.stderr
+    templates = REPO / "src/newsletter/templates"
     for template in shipped:
-        assert (tmp_path / "ws/templates" / template.name).is_file()
+        assert (tmp_path / "ws/templates" / template.relative_to(templates)).is_file()

@@ -8,13 +8,13 @@ import re
 import jsonschema
 import pytest
 
-from helpers import REPO
 from newsletter import markup
 from newsletter.loader import load_workspace
 from newsletter.model import json_schema
 from newsletter.scaffold import SCHEMAS
 from newsletter.source import read_yaml
 from newsletter.workspace import Workspace
+from tests.helpers import REPO
 
 SEEDS = REPO / "seeds"
 

@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from preview_helpers import get
+
+from tests.preview.support import get
 
 URL = re.compile(r"previewing at (http://\S+)")
 

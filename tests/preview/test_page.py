@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from preview_helpers import get, save
+
+from tests.preview.support import get, save
 
 pytestmark = pytest.mark.judge
 

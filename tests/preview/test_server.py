@@ -7,9 +7,9 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-from preview_helpers import get
 
 from newsletter.preview.server import path_segments
+from tests.preview.support import get
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 SECRET = "Test Publisher"  # in newsletter.yaml: must never be served as a file

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from preview_helpers import model_renderer
 
 from newsletter.errors import Diagnostic, RenderError
-from newsletter.preview.parts import asset_path, local_assets, with_color_scheme
+from newsletter.preview.parts import asset_path, local_assets, render_parts, with_color_scheme
 from newsletter.preview.session import PreviewSession
 from newsletter.workspace import Workspace
 
 
 class Flaky:
-    """A renderer that fails when told to, standing in for a broken template."""
+    """The real renderer, failing when told to as a broken template would."""
 
     def __init__(self):
         self.fail = False
@@ -23,7 +22,7 @@ class Flaky:
         if self.fail:
             diagnostic = Diagnostic("templates/email.mjml.j2", 7, 1, "'nothing' is undefined")
             raise RenderError("template failed", [diagnostic])
-        return model_renderer(workspace, slug)
+        return render_parts(workspace, slug)
 
 
 def test_a_failed_render_keeps_the_last_good_parts(space):
@@ -114,3 +113,16 @@ def test_only_workspace_images_may_be_served(space, tmp_path):
     assert asset_path(workspace, "images/pic.png") == (space.root / "images/pic.png").resolve()
     for refused in ("newsletter.yaml", ".git/logo.png", "images/link.png", "../secret.png"):
         assert asset_path(workspace, refused) is None, refused
+
+
+def test_the_size_budget_is_shown_and_gmails_limit_is_a_problem(space):
+    session = PreviewSession(Workspace(space.root))
+    strip = session.state("vol-1-1").summary()["strip"]
+    assert 1 < strip["size_kb"] < strip["limit_kb"] == 102
+    assert strip["size_share"] == pytest.approx(strip["size_kb"] / 102, abs=0.01)
+    items = "".join(
+        f"  - headline: Headline number {n}\n    summary: {'words ' * 100}\n" for n in range(150)
+    )
+    space.issue("vol-1-1", f"volume: 1\nnumber: 1\ndate: 2024-01-05\nitems:\n{items}")
+    [problem] = session.render("vol-1-1").problems
+    assert "Gmail clips it" in problem.message

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from preview_helpers import save, wait_until
-
 from newsletter.preview.watch import Watcher
 from newsletter.workspace import Workspace
+from tests.preview.support import save, wait_until
 
 
 def watcher(space) -> Watcher:

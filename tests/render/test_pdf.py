@@ -8,11 +8,11 @@ import subprocess
 import pikepdf
 import pikepdf.pdfa
 import pytest
-from workspaces import copy_sample, digest, load, set_series, write_issue
 
 from newsletter.errors import Severity
 from newsletter.render.pdf import write_issue_pdf, write_pdf
 from newsletter.render.print import render_print
+from tests.render.workspaces import digest, load, sample_copy, set_series, write_issue
 
 
 def run(*args: str) -> str:
@@ -43,7 +43,7 @@ def in_order(haystack: str, needles: list[str]) -> bool:
 @pytest.fixture(scope="module")
 def sample_pdfs(tmp_path_factory):
     """Render both sample issues once: {slug: (path, loaded issue, diagnostics)}."""
-    workspace = copy_sample(tmp_path_factory.mktemp("pdf") / "ws")
+    workspace = sample_copy(tmp_path_factory.mktemp("pdf") / "ws")
     out = workspace.root / "build"
     result = {}
     for slug in ("vol-2-10", "vol-3-8"):
@@ -144,7 +144,7 @@ def test_text_holds_every_article_heading_in_reading_order(sample_pdfs):
 
 
 def test_a4_paper(tmp_path):
-    workspace = copy_sample(tmp_path / "ws")
+    workspace = sample_copy(tmp_path / "ws")
     set_series(workspace, paper="a4")
     series, loaded = load(workspace, "vol-2-10")
     path, _ = write_issue_pdf(workspace, series, loaded, tmp_path / "out")
@@ -159,7 +159,7 @@ def _render(workspace, slug, tmp_path):
 
 
 def test_japanese_renders_with_real_embedded_glyphs(tmp_path):
-    workspace = copy_sample(tmp_path / "ws")
+    workspace = sample_copy(tmp_path / "ws")
     summary = "岸田首相とバイデン大統領は同盟の強化を確認した。"
     write_issue(workspace, "ja", digest(("日米首脳会談 summit", summary)))
     path, diagnostics = _render(workspace, "ja", tmp_path)
@@ -171,7 +171,7 @@ def test_japanese_renders_with_real_embedded_glyphs(tmp_path):
 
 
 def test_a_character_no_font_covers_is_a_warning(tmp_path):
-    workspace = copy_sample(tmp_path / "ws")
+    workspace = sample_copy(tmp_path / "ws")
     write_issue(workspace, "odd", digest(("Odd glyph", "A private character: \U000f0000.")))
     path, diagnostics = _render(workspace, "odd", tmp_path)
     assert path.is_file()
@@ -182,7 +182,7 @@ def test_a_character_no_font_covers_is_a_warning(tmp_path):
 
 
 def test_remote_images_are_not_fetched_but_reported(tmp_path):
-    workspace = copy_sample(tmp_path / "ws")
+    workspace = sample_copy(tmp_path / "ws")
     remote = "https://192.0.2.1/never-fetched.jpg"  # TEST-NET-1: nothing answers there
     issue = digest(("Remote", "An issue with a remote hero image."))
     issue["image"] = {"src": remote, "alt": "A remote picture", "credit": "Someone"}
@@ -195,7 +195,7 @@ def test_remote_images_are_not_fetched_but_reported(tmp_path):
 
 
 def test_files_outside_the_workspace_are_not_read(tmp_path):
-    workspace = copy_sample(tmp_path / "ws")
+    workspace = sample_copy(tmp_path / "ws")
     secret = tmp_path / "outside.png"
     secret.write_bytes((workspace.root / "images/vol-2-10-hero.jpg").read_bytes())
     series, loaded = load(workspace, "vol-2-10")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import lxml.html
 import pytest
-from workspaces import digest, load, set_series, write_issue
 
 from newsletter.render.print import css_string, render_print, split_credit, write_print
+from tests.render.workspaces import digest, load, set_series, write_issue
 
 
 def _page(workspace, slug):

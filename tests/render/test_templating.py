@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.errors import RenderError
-from newsletter.render.templating import environment, render_template
+from newsletter.render.templates import environment, render_template
 from newsletter.workspace import Workspace
 
 
@@ -19,7 +19,7 @@ def _workspace(tmp_path, files: dict[str, str]) -> Workspace:
 
 def test_workspace_template_overrides_the_packaged_one(tmp_path):
     ws = _workspace(tmp_path, {"print.html.j2": "mine {{ x }}"})
-    assert render_template(environment(ws), "print.html.j2", x=1) == "mine 1"
+    assert render_template(ws, "print.html.j2", {"x": 1}) == "mine 1"
 
 
 def test_packaged_template_is_used_when_the_workspace_has_none(tmp_path):
@@ -31,15 +31,14 @@ def test_packaged_template_is_used_when_the_workspace_has_none(tmp_path):
 
 def test_content_is_escaped_in_html_but_not_in_text_templates(tmp_path):
     ws = _workspace(tmp_path, {"a.html.j2": "{{ v }}", "a.txt.j2": "{{ v }}"})
-    env = environment(ws)
-    assert render_template(env, "a.html.j2", v="<b>&") == "&lt;b&gt;&amp;"
-    assert render_template(env, "a.txt.j2", v="<b>&") == "<b>&"
+    assert render_template(ws, "a.html.j2", {"v": "<b>&"}) == "&lt;b&gt;&amp;"
+    assert render_template(ws, "a.txt.j2", {"v": "<b>&"}) == "<b>&"
 
 
 def test_a_missing_field_is_an_error_located_in_the_template(tmp_path):
     ws = _workspace(tmp_path, {"a.html.j2": "line one\n{{ nothing.here }}\n"})
     with pytest.raises(RenderError) as caught:
-        render_template(environment(ws), "a.html.j2")
+        render_template(ws, "a.html.j2", {})
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.path.endswith("a.html.j2")
     assert diagnostic.line == 2
@@ -49,10 +48,10 @@ def test_a_missing_field_is_an_error_located_in_the_template(tmp_path):
 def test_a_syntax_error_names_file_and_line(tmp_path):
     ws = _workspace(tmp_path, {"a.html.j2": "ok\n{% if %}\n"})
     with pytest.raises(RenderError) as caught:
-        render_template(environment(ws), "a.html.j2")
+        render_template(ws, "a.html.j2", {})
     assert caught.value.diagnostics[0].line == 2
 
 
 def test_an_unknown_template_is_a_render_error(tmp_path):
     with pytest.raises(RenderError, match=r"nope\.html\.j2"):
-        render_template(environment(Workspace(tmp_path)), "nope.html.j2")
+        render_template(Workspace(tmp_path), "nope.html.j2", {})

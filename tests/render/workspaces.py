@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 from pathlib import Path
 
 import pytest
@@ -12,17 +11,12 @@ import yaml
 from newsletter.errors import ValidationError
 from newsletter.loader import require_issue
 from newsletter.workspace import Workspace
+from tests.helpers.workspace import copy_sample
 
-REPO = Path(__file__).resolve().parents[2]
 
-
-def copy_sample(root: Path) -> Workspace:
-    """Copy the sample workspace to root."""
-    root.mkdir(parents=True)
-    shutil.copy(REPO / "newsletter.yaml", root / "newsletter.yaml")
-    shutil.copytree(REPO / "issues", root / "issues")
-    shutil.copytree(REPO / "images", root / "images")
-    return Workspace(root)
+def sample_copy(root: Path) -> Workspace:
+    """Copy the sample workspace to root and return it as a Workspace."""
+    return Workspace(copy_sample(root))
 
 
 def write_issue(workspace: Workspace, slug: str, data: dict) -> None:

@@ -1,6 +1,7 @@
 """The `newsletter` command line: one module of commands per pipeline stage."""
 
-from newsletter.cli import doctor, drafting, preview  # noqa: F401  (registers their commands)
+# Each module registers its commands on import.
+from newsletter.cli import archive, doctor, drafting, preview, render  # noqa: F401
 from newsletter.cli.base import cli, main
 
 __all__ = ["cli", "main"]

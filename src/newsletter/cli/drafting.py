@@ -17,8 +17,9 @@ from newsletter.cli.base import State, cli, pass_state
 @click.option(
     "--strict", is_flag=True, help="Fail on warnings too (preheader, credits, lengths, TODOs)."
 )
+@click.option("--links", is_flag=True, help="Also fetch every web link and report the broken ones.")
 @pass_state
-def check(state: State, files: tuple[Path, ...], strict: bool) -> None:
+def check(state: State, files: tuple[Path, ...], strict: bool, links: bool) -> None:
     """Check issue files (all of issues/ by default) and newsletter.yaml.
 
     Every problem is printed as FILE:LINE:COL: error|warning: FIELD: MESSAGE.
@@ -27,7 +28,13 @@ def check(state: State, files: tuple[Path, ...], strict: bool) -> None:
     from newsletter.loader import load_workspace
 
     workspace = state.workspace()
-    _series, _issues, diagnostics = load_workspace(workspace, list(files) or None)
+    series, issues, diagnostics = load_workspace(workspace, list(files) or None)
+    if links:
+        from newsletter.linkcheck import check_links, collect_links
+
+        found = collect_links(workspace, series, issues)
+        diagnostics += check_links(found)
+        ui.show_note(f"fetched {ui.plural(len({link.url for link in found}), 'link')}")
     ui.show_diagnostics(diagnostics)
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors

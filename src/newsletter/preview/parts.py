@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
 ASSETS = "/assets/"  # where the preview server serves workspace images
-GMAIL_CLIP_BYTES = 102 * 1024  # Gmail clips a message whose HTML is larger
 ASSET_SUFFIXES = frozenset(
     [
         ".png",
@@ -101,10 +100,12 @@ class Renderer(Protocol):
 def render_parts(workspace: Workspace, slug: str) -> Parts:
     """Render an issue with the real renderers (email, text, print, PDF)."""
     from newsletter.loader import require_issue
+    from newsletter.render.email import size_diagnostics
     from newsletter.render.message import personalize, render_message
 
     series, loaded, diagnostics = require_issue(workspace, slug)
-    message = render_message(workspace, series, loaded)
+    message = render_message(workspace, series, loaded)  # RenderError over Gmail's limit
+    diagnostics += size_diagnostics(message.html, loaded)  # a warning when close to it
     values = {name: f"[{name}]" for name in message.fields()} | SAMPLE_READER
     personal = personalize(message, values)
     return Parts(

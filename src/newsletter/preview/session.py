@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.errors import Diagnostic, NewsletterError, display_path
-from newsletter.preview.parts import GMAIL_CLIP_BYTES, Parts, Renderer, render_parts
+from newsletter.preview.parts import Parts, Renderer, render_parts
+from newsletter.render.email import SIZE_LIMIT, SIZE_WARNING
 from newsletter.workspace import Workspace
 
 Event = dict[str, Any]
@@ -76,8 +77,9 @@ def strip_data(parts: Parts) -> Event:
         "preheader": parts.preheader,
         "from": parts.sender,
         "size_kb": round(parts.html_bytes / 1024, 1),
-        "limit_kb": GMAIL_CLIP_BYTES // 1024,
-        "size_share": round(parts.html_bytes / GMAIL_CLIP_BYTES, 3),
+        "limit_kb": SIZE_LIMIT // 1024,
+        "size_share": round(parts.html_bytes / SIZE_LIMIT, 3),
+        "warning_share": round(SIZE_WARNING / SIZE_LIMIT, 3),
         "dark_styles": parts.dark_styles,
     }
 

@@ -17,9 +17,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.headerregistry import Address
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from newsletter.loader import LoadedIssue
+    from newsletter.model import Series
+    from newsletter.workspace import Workspace
 
 TOKEN = re.compile(r"%%([a-z][a-z0-9_]*)%%")
 RECIPIENT_FIELDS = ("email", "name", "first_name", "last_name", "unsubscribe_url")
+_SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
 
 
 def token(name: str) -> str:
@@ -102,3 +109,46 @@ def to_mime(
     mime.set_content(personal.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     mime.add_alternative(personal.html, subtype="html", charset="utf-8", cte="quoted-printable")
     return mime
+
+
+def list_headers(series: Series) -> dict[str, str]:
+    """Return List-Id and the one-click List-Unsubscribe headers (RFC 2919, 2369, 8058).
+
+    The https unsubscribe address is the per-recipient token, filled in at sending.
+    """
+    domain = series.sender.email.rpartition("@")[2]
+    label = re.sub(r"[^a-z0-9]+", "-", series.name.lower()).strip("-") or "newsletter"
+    mailbox = series.reply_to or series.contact or series.sender.email
+    name = _one_line(series.name)
+    if _SPECIALS.search(name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return {
+        "List-Id": f"{name} <{label}.{domain}>",
+        "List-Unsubscribe": f"<mailto:{mailbox}?subject=unsubscribe>, <{token('unsubscribe_url')}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def render_message(workspace: Workspace, series: Series, loaded: LoadedIssue) -> RenderedMessage:
+    """Render an issue's email once (HTML and text), per-recipient tokens left in.
+
+    Raises RenderError when the HTML is over Gmail's clipping size.
+    """
+    from newsletter.errors import RenderError
+    from newsletter.render.email import render_email_html, size_diagnostics
+    from newsletter.render.text import render_text
+
+    html_part = render_email_html(workspace, series, loaded)
+    errors = [d for d in size_diagnostics(html_part, loaded) if d.is_error]
+    if errors:
+        raise RenderError(f"{loaded.slug}: the email is too large to send", errors)
+    return RenderedMessage(
+        slug=loaded.slug,
+        subject=loaded.issue.subject or loaded.issue.title or series.name,
+        from_name=series.sender.name,
+        from_email=series.sender.email,
+        html=html_part,
+        text=render_text(series, loaded),
+        reply_to=series.reply_to,
+        headers=list_headers(series),
+    )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from newsletter import markup
-from newsletter.render.templating import environment, render_template
+from newsletter.render.templates import environment, render_template
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -272,9 +272,8 @@ def render_print(
     workspace: Workspace, series: Series, loaded: LoadedIssue, *, asset_base: str = ""
 ) -> str:
     """Render the print HTML of one issue (workspace images relative to asset_base)."""
-    env = environment(workspace)
-    env.filters["css_string"] = css_string
-    return render_template(env, TEMPLATE, **print_context(series, loaded, asset_base))
+    environment(workspace).filters["css_string"] = css_string
+    return render_template(workspace, TEMPLATE, print_context(series, loaded, asset_base))
 
 
 def write_print(

@@ -32,34 +32,3 @@ def wait_until(condition, timeout: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
-
-
-def model_renderer(workspace, slug):
-    """Render parts straight from the model (stand-in until the real renderers land)."""
-    import html
-
-    from newsletter.loader import require_issue
-    from newsletter.preview.parts import Lazy, Parts
-
-    series, loaded, diagnostics = require_issue(workspace, slug)
-    issue = loaded.issue
-    heads = "".join(f"<h2>{html.escape(i.headline)}</h2>" for i in issue.items)
-    page = (
-        "<!doctype html><html><head><meta charset=utf-8><style>"
-        "body{margin:0;background:#ffffff;color:#111}"
-        ".wrap{max-width:600px;margin:0 auto;padding:24px}"
-        "@media (prefers-color-scheme: dark){body{background:#111417!important;color:#eee}}"
-        f"</style></head><body><div class=wrap>{heads}</div></body></html>"
-    )
-    return Parts(
-        slug=slug,
-        subject=issue.subject or "",
-        preheader=issue.preheader or "",
-        sender=f"{series.sender.name} <{series.sender.email}>",
-        html=page,
-        text="\n".join(i.headline for i in issue.items),
-        html_bytes=len(page),
-        print_html=Lazy(lambda: page),
-        pdf=Lazy(lambda: b"%PDF-1.7 stand-in"),
-        warnings=tuple(d for d in diagnostics if not d.is_error),
-    )

@@ -1,0 +1,223 @@
+"""`newsletter build`: the static archive, its links, its feed, and incremental rebuilds."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import feedparser
+import lxml.html
+import pytest
+
+from newsletter.archive.build import MANIFEST, build_site
+from newsletter.errors import BuildError
+from newsletter.workspace import Workspace
+from tests.helpers.cli import run_cli
+from tests.helpers.judges import serious_axe_violations, unexpected_vnu_errors
+from tests.helpers.server import serve_directory
+from tests.helpers.workspace import copy_sample
+
+SLUGS = ("vol-2-10", "vol-3-8")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return the sample workspace's site, built once through the CLI."""
+    root = copy_sample(tmp_path_factory.mktemp("archive"))
+    result = run_cli("build", cwd=root)
+    assert result.returncode == 0, result.stderr
+    assert "built 2 issues, 0 unchanged" in result.stderr
+    return root / "site"
+
+
+def test_site_has_every_page_pdf_image_and_feed(site: Path) -> None:
+    for slug in SLUGS:
+        assert (site / slug / "index.html").is_file()
+        assert (site / slug / f"{slug}.pdf").read_bytes().startswith(b"%PDF-")
+    for name in (
+        "index.html",
+        "feed.xml",
+        "images/vol-2-10-hero.jpg",
+        "images/kishida-congress.jpg",
+    ):
+        assert (site / name).is_file(), name
+
+
+def test_index_lists_issues_newest_first_grouped_by_volume(site: Path) -> None:
+    page = lxml.html.parse(str(site / "index.html")).getroot()
+    assert [h.text_content() for h in page.iter("h2")] == ["Volume 3", "Volume 2"]
+    titles = [a.text_content() for a in page.cssselect("a.title")]
+    assert titles == ["US-Japan Alliance Digest Vol 3.8", "US-Japan Alliance Digest Vol 2.10"]
+    text = " ".join(page.text_content().split())
+    assert "June 1, 2023 · 5 headlines · PDF" in text
+    assert "April 26, 2024 · 1 article · PDF" in text
+
+
+def _links(page: Path) -> list[str]:
+    tree = lxml.html.parse(str(page)).getroot()
+    found = [el.get("href") for el in tree.iter("a", "link") if el.get("href")]
+    return found + [el.get("src") for el in tree.iter("img") if el.get("src")]
+
+
+def test_every_internal_link_resolves_inside_the_site(site: Path) -> None:
+    pages = sorted(site.rglob("*.html"))
+    assert len(pages) == 3
+    checked, broken = 0, []
+    for page in pages:
+        for href in _links(page):
+            parts = urlsplit(href)
+            if parts.scheme or href.startswith("#"):
+                continue  # external (http, mailto) or in-page
+            target = (page.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            checked += 1
+            if not target.is_file() or site.resolve() not in target.parents:
+                broken.append(f"{page.relative_to(site)}: {href}")
+    assert checked >= 15 and broken == []
+
+
+def test_web_version_has_archive_navigation_and_no_unsubscribe(site: Path) -> None:
+    html = (site / "vol-2-10" / "index.html").read_text("utf-8")
+    assert re.search(r'<a href="\.\./"[^>]*>All issues of US-Japan Alliance Digest</a>', html)
+    assert 'href="../vol-2-10/vol-2-10.pdf"' in html
+    assert 'src="../images/vol-2-10-hero.jpg"' in html
+    assert '<link rel="canonical" href="https://digest.example.org/vol-2-10/">' in html
+    assert "Unsubscribe" not in html and "%%" not in html
+    assert "President Biden and PM Kishida met on May 18" in html
+
+
+def test_feed_is_valid_atom_with_full_content(site: Path) -> None:
+    feed = feedparser.parse((site / "feed.xml").read_bytes())
+    assert not feed.bozo, feed.bozo_exception
+    assert feed.version == "atom10"
+    assert feed.feed.title == "US-Japan Alliance Digest"
+    entries = {e.link: e for e in feed.entries}
+    digest = entries["https://digest.example.org/vol-2-10/"]
+    assert digest.title == "US-Japan Alliance Digest Vol 2.10"
+    content = " ".join(digest.content[0].value.split())  # the seed has a no-break space
+    assert "US Space Force sensors to be hosted on Japanese satellites" in content
+    assert "Launch dates are uncertain as Japan works to fix problems" in content
+    assert 'src="https://digest.example.org/images/vol-2-10-hero.jpg"' in content
+    enclosures = [link for link in digest.links if link.rel == "enclosure"]
+    assert enclosures[0].href == "https://digest.example.org/vol-2-10/vol-2-10.pdf"
+    article = entries["https://digest.example.org/vol-3-8/"].content[0].value
+    assert "<h3>Bilateral Space Coordination</h3>" in article
+    assert [e.link for e in feed.entries] == [
+        "https://digest.example.org/vol-3-8/",
+        "https://digest.example.org/vol-2-10/",
+    ]
+
+
+@pytest.mark.judge
+def test_pages_pass_the_nu_html_checker(site: Path, tmp_path: Path) -> None:
+    assert unexpected_vnu_errors([site / "index.html"], tmp_path, mjml=False) == []
+    assert unexpected_vnu_errors([site / s / "index.html" for s in SLUGS], tmp_path) == []
+
+
+@pytest.mark.judge
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_pages_pass_axe(chromium_browser, site: Path, scheme: str) -> None:
+    page = chromium_browser.new_page(viewport={"width": 900, "height": 900}, color_scheme=scheme)
+    problems = []
+    try:
+        with serve_directory(site) as url:
+            for path in ("", "vol-2-10/", "vol-3-8/"):
+                page.goto(url + path, wait_until="load")
+                problems += [f"/{path}: {p}" for p in serious_axe_violations(page)]
+    finally:
+        page.close()
+    assert problems == []
+
+
+def _workspace(tmp_path: Path) -> Workspace:
+    return Workspace(copy_sample(tmp_path / "ws"))
+
+
+def test_rebuild_renders_only_what_changed(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    first = build_site(workspace, jobs=1)
+    assert first.built == list(SLUGS) and first.unchanged == []
+    pdf = workspace.root / "site/vol-2-10/vol-2-10.pdf"
+    stamp = pdf.stat().st_mtime_ns
+
+    again = build_site(workspace, jobs=1)
+    assert again.built == [] and again.unchanged == list(SLUGS)
+    assert pdf.stat().st_mtime_ns == stamp
+
+    issue = workspace.issues_dir / "vol-3-8.yaml"
+    issue.write_text(issue.read_text("utf-8").replace("Erik M Jacobs", "E. M. Jacobs"), "utf-8")
+    edited = build_site(workspace, jobs=1)
+    assert edited.built == ["vol-3-8"] and edited.unchanged == ["vol-2-10"]
+    assert "E. M. Jacobs" in (workspace.root / "site/feed.xml").read_text("utf-8")
+
+    image = workspace.root / "images/vol-2-10-hero.jpg"
+    image.write_bytes(image.read_bytes() + b"\0")
+    assert build_site(workspace, jobs=1).built == ["vol-2-10"]
+
+    (workspace.templates_dir / "email").mkdir(parents=True)
+    (workspace.templates_dir / "email/footer.mjml.j2").write_text(
+        "<mj-section><mj-column><mj-text>Own footer</mj-text></mj-column></mj-section>", "utf-8"
+    )
+    assert build_site(workspace, jobs=1).built == list(SLUGS)
+    assert "Own footer" in (workspace.root / "site/vol-3-8/index.html").read_text("utf-8")
+
+
+def test_removed_issue_leaves_the_site(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=1)
+    (workspace.issues_dir / "vol-3-8.yaml").unlink()
+    report = build_site(workspace, jobs=1)
+    assert report.removed == ["vol-3-8"]
+    assert not (workspace.root / "site/vol-3-8").exists()
+    assert "vol-3-8" not in (workspace.root / "site/index.html").read_text("utf-8")
+
+
+def test_parallel_build_equals_serial_build(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    serial = tmp_path / "serial"
+    parallel = tmp_path / "parallel"
+    build_site(workspace, serial, jobs=1)
+    build_site(workspace, parallel, jobs=2, force=True)
+    for slug in SLUGS:
+        assert (serial / slug / "index.html").read_text("utf-8") == (
+            parallel / slug / "index.html"
+        ).read_text("utf-8")
+        text = [
+            subprocess.run(["pdftotext", str(d / slug / f"{slug}.pdf"), "-"],
+                           capture_output=True, text=True, check=True).stdout
+            for d in (serial, parallel)
+        ]  # fmt: skip
+        assert text[0] == text[1] and "Alliance Digest" in text[0]
+
+
+def test_force_rebuilds_everything(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=1)
+    assert build_site(workspace, jobs=1, force=True).built == list(SLUGS)
+
+
+def test_invalid_issue_stops_the_build_with_its_location(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    (workspace.issues_dir / "vol-9-9.yaml").write_text("volume: 9\nnumber: 9\n", "utf-8")
+    result = run_cli("build", cwd=workspace.root)
+    assert result.returncode == 1
+    assert re.search(r"issues/vol-9-9\.yaml:1:1: error: date: field required", result.stderr)
+    assert not (workspace.root / "site").exists()
+
+
+def test_refuses_to_build_over_the_workspace(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    with pytest.raises(BuildError, match="would overwrite the workspace"):
+        build_site(workspace, workspace.root)
+    result = run_cli("build", "-o", ".", cwd=workspace.root)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+
+
+def test_manifest_records_what_was_built(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=1)
+    manifest = (workspace.root / "site" / MANIFEST).read_text("utf-8")
+    assert all(slug in manifest for slug in SLUGS)
