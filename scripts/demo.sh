@@ -15,7 +15,7 @@ echo "== build: the web archive in site/ (index, web versions, PDFs, feed)"
 nl build
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
 preview_log=$(mktemp)
-nl preview --port 0 vol-2-10 >"$preview_log" 2>&1 &
+"${PYTHON:-python3}" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
 preview_pid=$!
 url=""
 for _ in $(seq 100); do
@@ -31,6 +31,6 @@ for part in ("", "text.txt", "state.json"):
     with urllib.request.urlopen(sys.argv[1] + part, timeout=60) as response:
         print(f"GET {sys.argv[1] + part}: {response.status} ({len(response.read())} bytes)")
 EOF
-kill -INT "$preview_pid"
+kill -TERM "$preview_pid"  # a background job ignores SIGINT; the preview stops on both
 wait "$preview_pid"
 rm -f "$preview_log"
