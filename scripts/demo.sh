@@ -13,6 +13,12 @@ echo "== render: build/<slug>/email.html, email.txt, email.eml, print.html, <slu
 nl render
 echo "== build: the web archive in site/ (index, web versions, PDFs, feed)"
 nl build
+echo "== send: vol-2-10 to subscribers.csv through the local outbox (outbox/vol-2-10/*.eml)"
+# The outbox needs no credentials; unsubscribe links are signed with this demo-only secret.
+export NEWSLETTER_UNSUBSCRIBE_SECRET="${NEWSLETTER_UNSUBSCRIBE_SECRET:-demo-only-not-secret}"
+nl suppress add --reason unsubscribe frank.lee@example.org
+nl send vol-2-10 --list subscribers.csv --yes
+nl status vol-2-10 --format json
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
 preview_log=$(mktemp)
 "${PYTHON:-python3}" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python

@@ -163,9 +163,13 @@ def load_issue(
 
 
 def load_workspace(
-    workspace: Workspace, paths: list[Path] | None = None
+    workspace: Workspace, paths: list[Path] | None = None, *, clashes: bool = True
 ) -> tuple[Series | None, list[LoadedIssue], list[Diagnostic]]:
-    """Load the series and the given issues (all by default); collect every diagnostic."""
+    """Load the series and the given issues (all by default); collect every diagnostic.
+
+    clashes=False skips comparing volume and number with the other issue files, for
+    callers that have checked the whole workspace already (a build's workers).
+    """
     from newsletter.checks import check_series, duplicate_numbers
 
     series, series_source = load_series(workspace)
@@ -178,15 +182,18 @@ def load_workspace(
         diagnostics.extend(source.diagnostics)
         if issue is not None:
             loaded.append(issue)
-    diagnostics.extend(duplicate_numbers(loaded, workspace))
+    if clashes:
+        diagnostics.extend(duplicate_numbers(loaded, workspace))
     diagnostics.sort(key=lambda d: (d.path != series_source.path, d.path, d.line, d.column))
     return series, loaded, diagnostics
 
 
-def require_issue(workspace: Workspace, name: str) -> tuple[Series, LoadedIssue, list[Diagnostic]]:
+def require_issue(
+    workspace: Workspace, name: str, *, clashes: bool = True
+) -> tuple[Series, LoadedIssue, list[Diagnostic]]:
     """Load the series and one issue, raising ValidationError with every problem if either fails."""
     path = workspace.issue_path(name)
-    series, issues, diagnostics = load_workspace(workspace, [path])
+    series, issues, diagnostics = load_workspace(workspace, [path], clashes=clashes)
     if series is None or not issues or any(d.is_error for d in diagnostics):
         raise ValidationError(f"{display_path(path)} has problems", diagnostics)
     return series, issues[0], diagnostics

@@ -153,11 +153,45 @@ class Brand(Strict):
 Provider = Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend", "ses"]
 
 
+class Smtp(Strict):
+    """The SMTP server of the smtp provider; login comes from SMTP_USERNAME / SMTP_PASSWORD."""
+
+    host: Line = "localhost"
+    port: Annotated[StrictInt, Field(ge=1, le=65535)] | None = Field(
+        None, description="Default: 587 with starttls, 465 with ssl, 25 with none."
+    )
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls (port 587), ssl (implicit TLS, 465) or none (local)."
+    )
+
+
 class Delivery(Strict):
     """How `newsletter send` delivers; credentials come only from the environment."""
 
     provider: Provider = "outbox"
-    api_base: Url | None = Field(None, description="Override the provider's API base URL.")
+    api_base: Url | None = Field(
+        None,
+        description="Override the provider's API base URL (the part before the API path), "
+        "e.g. https://api.eu.mailgun.net.",
+    )
+    rate: float | None = Field(
+        None, gt=0, description="Most API calls per second (SMTP, SES: messages per second)."
+    )
+    batch_size: Count | None = Field(
+        None, description="Recipients per API call, up to the provider's maximum."
+    )
+    concurrency: Annotated[StrictInt, Field(ge=1, le=32)] | None = Field(
+        None, description="API calls in flight at once."
+    )
+    timeout: float = Field(30.0, gt=0, description="Seconds to wait for a provider's answer.")
+    message_stream: Line = Field(
+        "broadcast", description="Postmark: the message stream (broadcasts for newsletters)."
+    )
+    domain: Line | None = Field(None, description="Mailgun: the sending domain (required).")
+    region: Line | None = Field(
+        None, description="Mailgun: us or eu. SES: the AWS region (default: AWS settings)."
+    )
+    smtp: Smtp = Field(default_factory=Smtp)
 
 
 class Series(Strict):

@@ -183,8 +183,13 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-class _Loader(yaml.SafeLoader):
-    """A SafeLoader used only to scan, parse, compose and construct scalars."""
+# libyaml parses several times faster than PyYAML's pure-Python scanner and gives the
+# same nodes and marks; PyYAML built without it still works, only slower.
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """A safe loader used only to scan, parse, compose and construct scalars."""
 
 
 class _Builder:

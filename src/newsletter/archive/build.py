@@ -44,13 +44,39 @@ def build_issue(root: str, slug: str, out: str) -> list[Diagnostic]:
 
     workspace = Workspace(Path(root))
     # Warnings of the issue were reported when the build loaded it; only new ones count here.
-    series, loaded, _warnings = require_issue(workspace, slug)
+    series, loaded, _warnings = require_issue(workspace, slug, clashes=False)
     folder = Path(out) / slug
     folder.mkdir(parents=True, exist_ok=True)
     page = render_web_page(workspace, series, loaded)
     (folder / "index.html").write_text(page, encoding="utf-8")
     _pdf, diagnostics = write_issue_pdf(workspace, series, loaded, Path(out))
     return diagnostics
+
+
+def _warm() -> None:
+    """Import WeasyPrint in a worker (about 0.4 s) while the parent still loads issues."""
+    from newsletter.render.pdf import import_weasyprint
+
+    import_weasyprint()
+
+
+def _warm_pool(jobs: int) -> ProcessPoolExecutor:
+    """Start the workers now, each importing WeasyPrint, so a one-issue rebuild waits less."""
+    pool = ProcessPoolExecutor(max_workers=jobs)
+    for _ in range(jobs):
+        pool.submit(_warm)
+    return pool
+
+
+def _inputs_touched(workspace: Workspace, out: Path) -> bool:
+    """Return True when a workspace input is newer than the last build (a cheap first guess)."""
+    try:
+        built = (out / MANIFEST).stat().st_mtime
+    except OSError:
+        return True
+    folders = (workspace.issues_dir, workspace.templates_dir, workspace.root / "images")
+    paths = [workspace.config_path, *(p for f in folders if f.is_dir() for p in f.rglob("*"))]
+    return any(p.stat().st_mtime > built for p in paths if p.is_file())
 
 
 def _safe_target(workspace: Workspace, out: Path) -> Path:
@@ -68,37 +94,62 @@ def _read_manifest(out: Path) -> dict[str, str]:
     return data if isinstance(data, dict) else {}
 
 
-def _render(
-    workspace: Workspace, out: Path, slugs: list[str], jobs: int, progress: Progress | None
-) -> tuple[list[str], list[Diagnostic]]:
-    """Render slugs, in worker processes when there are several; return failures and notes."""
-    failed: list[str] = []
-    notes: list[Diagnostic] = []
+class _Rendering:
+    """Render stale issues: worker processes start at once; with one job, in process at finish."""
 
-    def record(slug: str, outcome: list[Diagnostic] | NewsletterError) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        out: Path,
+        slugs: list[str],
+        jobs: int,
+        progress: Progress | None,
+        pool: ProcessPoolExecutor | None = None,
+    ):
+        self.args = (str(workspace.root), str(out))
+        self.slugs = slugs
+        self.progress = progress
+        self.failed: list[str] = []
+        self.notes: list[Diagnostic] = []
+        self.pool: ProcessPoolExecutor | None = pool
+        self.futures: dict = {}
+        if jobs > 1 and slugs:
+            # Even for one issue: it renders while this process writes the index and feed.
+            self.pool = pool or ProcessPoolExecutor(max_workers=min(jobs, len(slugs)))
+            self.futures = {
+                self.pool.submit(build_issue, self.args[0], s, self.args[1]): s for s in slugs
+            }
+
+    def _record(self, slug: str, outcome: list[Diagnostic] | NewsletterError) -> None:
         if isinstance(outcome, NewsletterError):
-            failed.append(slug)
-            notes.extend(outcome.diagnostics or [Diagnostic(slug, 1, 1, outcome.message)])
+            self.failed.append(slug)
+            self.notes.extend(outcome.diagnostics or [Diagnostic(slug, 1, 1, outcome.message)])
         else:
-            notes.extend(outcome)
-        if progress:
-            progress(slug)
+            self.notes.extend(outcome)
+        if self.progress:
+            self.progress(slug)
 
-    if jobs <= 1 or len(slugs) <= 1:  # a pool costs more than one issue takes
-        for slug in slugs:
-            try:
-                record(slug, build_issue(str(workspace.root), slug, str(out)))
-            except NewsletterError as exc:
-                record(slug, exc)
-        return failed, notes
-    with ProcessPoolExecutor(max_workers=min(jobs, len(slugs))) as pool:
-        futures = {pool.submit(build_issue, str(workspace.root), s, str(out)): s for s in slugs}
-        for future in as_completed(futures):
-            try:
-                record(futures[future], future.result())
-            except NewsletterError as exc:
-                record(futures[future], exc)
-    return failed, notes
+    def finish(self) -> tuple[list[str], list[Diagnostic]]:
+        """Wait for every issue; return the slugs that failed and the diagnostics."""
+        if not self.futures:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+                self.pool = None
+            for slug in self.slugs:
+                try:
+                    self._record(slug, build_issue(self.args[0], slug, self.args[1]))
+                except NewsletterError as exc:
+                    self._record(slug, exc)
+            return self.failed, self.notes
+        try:
+            for future in as_completed(self.futures):
+                try:
+                    self._record(self.futures[future], future.result())
+                except NewsletterError as exc:
+                    self._record(self.futures[future], exc)
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+        return self.failed, self.notes
 
 
 def build_site(
@@ -111,12 +162,21 @@ def build_site(
     on_plan: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Build every issue into a static site; re-render only issues whose inputs changed."""
-    from newsletter.archive.site import write_feed, write_index
+    from newsletter.archive.site import feed_contents, write_feed, write_index
 
     started = time.perf_counter()
     out = _safe_target(workspace, out or workspace.root / "site")
-    series, issues, diagnostics = load_workspace(workspace)
+    jobs = jobs or os.cpu_count() or 1
+    pool = _warm_pool(jobs) if jobs > 1 and (force or _inputs_touched(workspace, out)) else None
+    try:
+        series, issues, diagnostics = load_workspace(workspace)
+    except BaseException:
+        if pool:
+            pool.shutdown(cancel_futures=True)
+        raise
     if series is None or any(d.is_error for d in diagnostics):
+        if pool:
+            pool.shutdown(cancel_futures=True)
         raise BuildError("fix these problems before building the archive", diagnostics)
     report = BuildReport(diagnostics=list(diagnostics))
     manifest = {} if force else _read_manifest(out)
@@ -131,15 +191,19 @@ def build_site(
     if on_plan:
         on_plan(len(stale))
     out.mkdir(parents=True, exist_ok=True)
-    failed, notes = _render(workspace, out, stale, jobs or os.cpu_count() or 1, progress)
+    rendering = _Rendering(workspace, out, stale, jobs, progress, pool)
+    try:
+        _copy_images(workspace, series, issues, out)
+        write_index(workspace, series, issues, out)
+        contents = feed_contents(workspace, series, issues, wanted)
+    finally:
+        failed, notes = rendering.finish()
+    write_feed(series, issues, contents, out)
     report.diagnostics += notes
     report.built = sorted(set(stale) - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
         shutil.rmtree(out / slug, ignore_errors=True)
         report.removed.append(slug)
-    _copy_images(workspace, series, issues, out)
-    write_index(workspace, series, issues, out)
-    write_feed(workspace, series, issues, out)
     kept = {s: fp for s, fp in wanted.items() if s not in failed}
     (out / MANIFEST).write_text(json.dumps(kept, indent=1, sort_keys=True), encoding="utf-8")
     report.seconds = time.perf_counter() - started

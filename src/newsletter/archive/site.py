@@ -63,11 +63,32 @@ def _midnight(date: dt.date) -> dt.datetime:
     return dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC)
 
 
-def write_feed(workspace: Workspace, series: Series, issues: list[LoadedIssue], out: Path) -> Path:
+def feed_contents(
+    workspace: Workspace, series: Series, issues: list[LoadedIssue], fingerprints: dict[str, str]
+) -> dict[str, str]:
+    """Return each issue's feed content, rendered again only when its fingerprint changed."""
+    from newsletter.archive.content import content_html
+
+    cache = workspace.state_dir / "cache" / "feed"
+    cache.mkdir(parents=True, exist_ok=True)
+    contents = {}
+    for loaded in issues:
+        path = cache / f"{loaded.slug}-{fingerprints[loaded.slug][:24]}.html"
+        if path.is_file():
+            contents[loaded.slug] = path.read_text(encoding="utf-8")
+            continue
+        for old in cache.glob(f"{loaded.slug}-*.html"):
+            old.unlink()
+        contents[loaded.slug] = content_html(workspace, series, loaded)
+        path.write_text(contents[loaded.slug], encoding="utf-8")
+    return contents
+
+
+def write_feed(
+    series: Series, issues: list[LoadedIssue], contents: dict[str, str], out: Path
+) -> Path:
     """Write site/feed.xml, an Atom feed (RFC 4287) with the full content of every issue."""
     from xml.etree import ElementTree as ET
-
-    from newsletter.archive.content import content_html
 
     # ElementTree, not feedgen: feedgen 1.0.0 drops rel and type from entry links.
     ET.register_namespace("", ATOM)
@@ -98,7 +119,7 @@ def write_feed(workspace: Workspace, series: Series, issues: list[LoadedIssue], 
             link.set("length", str(pdf.stat().st_size))
         if issue.preheader:
             _text(entry, "summary", issue.preheader)
-        content = _text(entry, "content", content_html(workspace, series, loaded))
+        content = _text(entry, "content", contents[loaded.slug])
         content.set("type", "html")
     tree = ET.ElementTree(feed)
     ET.indent(tree)

@@ -108,6 +108,10 @@ def to_mime(
         mime[name] = value
     mime.set_content(personal.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     mime.add_alternative(personal.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # Fold headers only past RFC 5322's hard limit (998): the SMTP policy turns a word longer
+    # than 78 characters, such as a signed unsubscribe URL, into an RFC 2047 encoded word,
+    # which breaks List-Unsubscribe. The bodies are already encoded (quoted-printable, 76).
+    mime.policy = mime.policy.clone(max_line_length=998)
     return mime
 
 

@@ -78,7 +78,7 @@ def _weasyprint_warnings() -> Iterator[_Collect]:
         logger.propagate = propagate
 
 
-def _import_weasyprint():
+def import_weasyprint():
     try:
         import weasyprint
     except (ImportError, OSError) as exc:  # OSError: Pango or HarfBuzz libraries missing
@@ -102,7 +102,7 @@ def write_pdf(
 
     Relative addresses in print_html resolve against base_url (the workspace root).
     """
-    weasyprint = _import_weasyprint()
+    weasyprint = import_weasyprint()
     issue = loaded.issue
     fetcher = _fetcher_class()(workspace.root)
     base = (base_url or workspace.root).resolve()

@@ -1,0 +1,277 @@
+"""Benchmark `newsletter send` of the sample issue vol-2-10 to a local Postmark-shaped server.
+
+    python bench/send.py [--recipients 100000] [--rate 20]
+
+Every send is a real `python -m newsletter send ... --yes` process (its peak memory read
+with wait4), posting to a threaded HTTP server on 127.0.0.1 in this process that checks
+and answers each batch as Postmark documents it (tests/send/provider_fakes.py).
+
+1. Throughput at zero latency: 100,000 recipients, recipients per second.
+   Goal: over 5,000/s. Peer (the ratio's baseline): a bare httpx loop posting the same
+   batches, already built, to the same server: the most the server and the wire allow.
+2. Memory: peak RSS for 100,000 and for 10,000 recipients. Goal: flat (within 10%).
+3. Rate limit: the server allows N requests/s (429 beyond); `--rate N`; achieved calls per
+   second at the server as a share of N. Goal: at least 90%.
+4. Crash safety: the 100,000 send killed with SIGKILL three times, then resumed:
+   duplicates at the server and recipients missing without being reported. Goal: 0 and 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "send")]
+
+from provider_fakes import PostmarkServer  # noqa: E402
+from sendkit import cli_env, sample_workspace, write_list  # noqa: E402
+
+SLUG = "vol-2-10"
+
+
+class TimedPostmark(PostmarkServer):
+    """The Postmark-shaped server, also noting when each accepted call arrived."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.accepted: list[float] = []
+
+    def reset(self) -> None:
+        super().reset()
+        self.accepted.clear()
+
+    def accept(self, request, body):
+        answer = super().accept(request, body)
+        with self.lock:
+            self.accepted.append(time.monotonic())
+        return answer
+
+
+def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None):
+    """Run one send process; return (seconds, peak RSS in MB, exit code).
+
+    kill_when: a function that returns True when the process is to be killed with SIGKILL.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "-w",
+        str(workspace),
+        "send",
+        SLUG,
+        "--list",
+        str(subscribers),
+        "--yes",
+        *extra,
+    ]
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if kill_when is not None:
+
+        def watch() -> None:
+            while process.poll() is None:
+                if kill_when():
+                    _kill(process.pid)
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=watch, daemon=True).start()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - started
+    return elapsed, usage.ru_maxrss / 1024, process.returncode
+
+
+def _kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def baseline(server: TimedPostmark, workspace: Path, count: int) -> float:
+    """Return recipients/s of a bare httpx loop posting pre-built batches of 500."""
+    import httpx
+
+    from newsletter.loader import require_issue
+    from newsletter.render.message import render_message
+    from newsletter.send.providers.base import Batch
+    from newsletter.send.providers.postmark import PostmarkProvider
+    from newsletter.send.subscribers import Recipient
+    from newsletter.workspace import Workspace
+
+    ws = Workspace(workspace)
+    series, loaded, _ = require_issue(ws, SLUG)
+    message = render_message(ws, series, loaded)
+    provider = PostmarkProvider(message, series.delivery)
+    people = [
+        Recipient(
+            f"peer{i}@example.org",
+            i,
+            {
+                "email": f"peer{i}@example.org",
+                "name": "Peer",
+                "unsubscribe_url": "https://example.org/u",
+            },
+        )
+        for i in range(500)
+    ]
+    call = provider.prepare(Batch("peer", people))
+    headers = {
+        "X-Postmark-Server-Token": server.token,
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+    }
+    calls = count // 500
+    done = threading.Semaphore(0)
+
+    def worker(n: int) -> None:
+        with httpx.Client(timeout=60) as client:
+            for _ in range(n):
+                client.post(call.url, content=call.content, headers=headers).raise_for_status()
+        done.release()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(calls // 4,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in threads:
+        done.acquire()
+    return (calls // 4 * 4 * 500) / (time.monotonic() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--recipients", type=int, default=100_000)
+    parser.add_argument("--rate", type=float, default=20.0, help="the server's limit, calls/s")
+    args = parser.parse_args()
+    big, small = args.recipients, args.recipients // 10
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        server = TimedPostmark()
+        lists = {n: write_list(tmp / f"list-{n}.csv", n) for n in (big, small)}
+
+        def workspace(name: str, **delivery) -> Path:
+            return sample_workspace(
+                tmp / name, provider="postmark", api_base=server.url, **delivery
+            )
+
+        # 1 + 2: throughput and memory.
+        results = {}
+        for n in (big, small):
+            server.reset()
+            seconds, peak, code = send(workspace(f"ws-{n}"), lists[n], "--rate", "0")
+            assert code == 0 and len(server.received) == n, (code, len(server.received))
+            assert max(server.received.values()) == 1 and not server.errors
+            results[n] = (seconds, peak)
+        server.reset()
+        peer = baseline(server, workspace("ws-peer"), big)
+        ours = big / results[big][0]
+        rows.append(
+            (
+                f"recipients/s, {big:,} (whole process)",
+                f"{ours:,.0f}",
+                f"{peer:,.0f}",
+                f"{ours / peer:.2f}",
+                "> 5,000/s",
+            )
+        )
+        growth = results[big][1] / results[small][1]
+        rows.append(
+            (
+                f"peak RSS MB, {big:,} vs {small:,}",
+                f"{results[big][1]:.0f} vs {results[small][1]:.0f}",
+                "-",
+                f"{growth:.2f}",
+                "flat (< 1.10)",
+            )
+        )
+
+        # 3: a rate-limited server.
+        server.reset()
+        server.rate_limit, server.burst, server.tokens = args.rate, 2.0, 1.0
+        ws = workspace("ws-rate", batch_size=max(1, int(small / (args.rate * 10))))
+        seconds, _, code = send(ws, lists[small], "--rate", f"{args.rate:g}")
+        server.rate_limit = None
+        accepted = sorted(server.accepted)
+        achieved = (len(accepted) - 1) / (accepted[-1] - accepted[0])
+        rows.append(
+            (
+                f"calls/s at a server allowing {args.rate:g}/s ({len(accepted)} calls)",
+                f"{achieved:.1f}",
+                f"{args.rate:g}",
+                f"{achieved / args.rate:.1%}",
+                ">= 90%",
+            )
+        )
+        rows.append(("429s from the limited server", str(server.limited), "-", "-", "few"))
+
+        # 4: kill -9 three times, then resume.
+        server.reset()
+        ws = workspace("ws-kill")
+        for share in (0.15, 0.45, 0.75):  # mid-run, at a random point near each share
+            at = int(big * (share + random.uniform(0, 0.05)))
+            send(
+                ws,
+                lists[big],
+                "--rate",
+                "0",
+                kill_when=lambda at=at: sum(server.received.values()) >= at,
+            )
+        _, _, code = send(ws, lists[big], "--rate", "0")
+        status = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "newsletter",
+                "-w",
+                str(ws),
+                "status",
+                SLUG,
+                "--state",
+                "unknown",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        unknown = set(status.stdout.split())
+        duplicates = sum(v - 1 for v in server.received.values())
+        everyone = {f"user{i}@example.org" for i in range(big)}
+        silent = len(everyone - set(server.received) - unknown)
+        rows.append(
+            (
+                f"kill -9 x3 + resume, {big:,}: duplicates / silent losses",
+                f"{duplicates} / {silent}",
+                "-",
+                f"{len(unknown)} reported unknown",
+                "0 / 0",
+            )
+        )
+        server.close()
+
+    header = ("measure", "newsletter", "peer", "ratio", "goal")
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(5)]
+    for row in (header, tuple("-" * w for w in widths), *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(
+        f"(peer = bare httpx loop, 4 threads, posting pre-built batches of 500; "
+        f"machine: {os.cpu_count()} cores; bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

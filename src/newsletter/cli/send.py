@@ -1,0 +1,345 @@
+"""Sending commands: send, status, suppress add|import|list."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from newsletter import ui
+from newsletter.cli.base import State, cli, pass_state
+from newsletter.model import Provider
+
+PROVIDERS = list(Provider.__args__)
+STATES = ("pending", "sent", "failed", "unknown", "suppressed", "invalid")
+
+
+def load_message(workspace, series, loaded):
+    """Render the issue's message once (lazy: rendering pulls in MJML and premailer)."""
+    from newsletter.render.message import render_message
+
+    return render_message(workspace, series, loaded)
+
+
+@cli.command()
+@click.argument("issue")
+@click.option(
+    "--list",
+    "list_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Subscriber CSV: an email / e-mail / 'Email Address' column, optional names, "
+    "other columns as merge fields.",
+)
+@click.option("--provider", type=click.Choice(PROVIDERS), help="Override delivery.provider.")
+@click.option("--dry-run", is_flag=True, help="Build every payload, send nothing.")
+@click.option(
+    "--test",
+    "tests",
+    multiple=True,
+    metavar="ADDR",
+    help="Send only to ADDR (repeatable), subject marked [TEST]; the ledger is untouched.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--rate",
+    type=click.FloatRange(min=0),
+    help="Most API calls per second (SMTP, SES: messages); 0 = no client-side limit.",
+)
+@click.option(
+    "--resend-unknown",
+    is_flag=True,
+    help="Also resend recipients whose batch was in flight when a send stopped "
+    "(automatic for providers with idempotency keys).",
+)
+@click.option("--retry-failed", is_flag=True, help="Also retry recipients that failed before.")
+@click.option("--strict", is_flag=True, help="Abort if the list has invalid or duplicate rows.")
+@pass_state
+def send(
+    state: State,
+    issue: str,
+    list_path: Path | None,
+    provider: str | None,
+    dry_run: bool,
+    tests: tuple[str, ...],
+    yes: bool,
+    rate: float | None,
+    resend_unknown: bool,
+    retry_failed: bool,
+    strict: bool,
+) -> None:
+    """Send ISSUE to every subscriber on --list, resumably and never twice.
+
+    Each recipient's state is kept in .newsletter/send.db: running the same command again
+    after a crash, Ctrl-C or kill continues where it stopped. Exit 0 when every recipient
+    was sent (or skipped as invalid, duplicate or suppressed), 1 when some failed or are
+    unknown, 130 when stopped by Ctrl-C.
+    """
+    from newsletter.loader import require_issue
+    from newsletter.send.engine import Options
+    from newsletter.send.job import SendJob, make_provider, send_test
+
+    if not tests and list_path is None:
+        raise click.UsageError("give the subscriber list with --list FILE (or --test ADDR)")
+    if list_path is not None and not tests and not list_path.is_file():
+        raise click.BadParameter(f"{list_path} is not a file", param_hint="--list")
+    workspace = state.workspace()
+    series, loaded, _warnings = require_issue(workspace, issue)
+    message = load_message(workspace, series, loaded)
+    chosen = make_provider(
+        workspace, series, message, provider, rate or None, dry_run=dry_run and not tests
+    )
+    options = Options(rate=None if rate == 0 else chosen.rate)
+    if tests:
+        with _Progress(len(tests)) as bar:
+            report = send_test(series, message, chosen, list(tests), bar.update)
+        chosen.close()
+        _final(report, dry_run=False)
+        return
+    job = SendJob(
+        workspace,
+        series,
+        message,
+        chosen,
+        list_path,
+        strict=strict,
+        resend_unknown=resend_unknown,
+        retry_failed=retry_failed,
+        dry_run=dry_run,
+        options=options,
+    )
+    try:
+        plan = job.plan()
+        problems = job.diagnostics(plan)
+        ui.show_diagnostics(problems)
+        hidden = plan.invalid + plan.duplicates - len(problems)
+        if hidden > 0:
+            ui.show_note(f"... and {ui.plural(hidden, 'more problem')} in the list")
+        total = job.to_send()
+        _summary(series, message, chosen, plan, job, total)
+        if total and not dry_run and not yes:
+            if not sys.stdin.isatty():
+                raise click.UsageError("not a terminal: confirm with --yes to send")
+            click.confirm(f"Send to {total} recipients?", abort=True, err=True)
+        with _Progress(total) as bar:
+            report = job.run(bar.update)
+        left = job.ledger.counts()
+    finally:
+        job.close()
+    _final(report, dry_run=dry_run, left=left)
+
+
+def _summary(series, message, provider, plan, job, total: int) -> None:
+    counts = plan.counts
+    lines = [
+        ("issue", f"{message.slug}: {message.subject}"),
+        ("provider", provider.name),
+        ("sender", f"{message.from_name} <{message.from_email}>"),
+        ("list", f"{plan.rows} rows in {job.list_path}"),
+        ("invalid", f"{plan.invalid} (skipped)"),
+        ("duplicates", f"{plan.duplicates} (skipped)"),
+        ("suppressed", f"{counts['suppressed']} (never mailed)"),
+        ("already sent", str(counts["sent"])),
+    ]
+    if job.recovered:
+        lines.append(("recovered", f"{job.recovered} in flight at the last stop -> unknown"))
+    if counts["unknown"]:
+        resent = "unknown" in job.states()
+        lines.append(("unknown", f"{counts['unknown']} ({'resent' if resent else 'not resent'})"))
+    if counts["failed"]:
+        lines.append(("failed before", f"{counts['failed']}"))
+    lines.append(("to send now", str(total)))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        ui.show_note(f"{key:>{width}}: {value}")
+
+
+def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
+    if dry_run:
+        ui.show_note(
+            f"dry run: built {ui.plural(report.requests, 'request')} "
+            f"({report.bytes / 1e6:.1f} MB) in {report.elapsed:.1f} s; nothing was sent"
+        )
+        return
+    rate = report.sent / report.elapsed if report.elapsed else 0.0
+    ui.show_note(
+        f"sent {report.sent}, failed {report.failed}, unknown {report.unknown} "
+        f"in {report.elapsed:.1f} s ({rate:.0f}/s, {ui.plural(report.requests, 'request')}, "
+        f"{ui.plural(report.retries, 'retry')})".replace("retrys", "retries")
+    )
+    for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
+        ui.show_note(f"  failed x{count}: {reason}")
+    unknown = (left or {}).get("unknown", report.unknown)
+    if unknown:
+        ui.show_note(
+            f"unknown: {unknown} (the provider may or may not have them); list them with "
+            "'newsletter status ISSUE --state unknown', resend with --resend-unknown"
+        )
+    if report.error:
+        from newsletter.errors import SendError
+
+        raise SendError(f"stopped: {report.error}")
+    if report.stopped:
+        ui.show_error("stopped by request; run the same command again to continue")
+        sys.exit(130)
+    if report.failed or unknown:
+        sys.exit(1)
+
+
+class _Progress:
+    """A rich progress bar with rate and ETA on standard error (quiet when not a terminal)."""
+
+    def __init__(self, total: int):
+        self.total = total
+
+    def __enter__(self) -> _Progress:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("sending"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}/s"),
+            TimeRemainingColumn(),
+            console=ui.err(),
+            disable=not ui.err().is_terminal,
+        )
+        self.bar.__enter__()
+        self.task = self.bar.add_task("send", total=self.total, rate="-")
+        return self
+
+    def update(self, count: int, report) -> None:
+        speed = self.bar.tasks[0].speed
+        self.bar.update(self.task, advance=count, rate=f"{speed:.0f}" if speed else "-")
+
+    def __exit__(self, *exc) -> None:
+        self.bar.__exit__(*exc)
+
+
+@cli.command()
+@click.argument("issue")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help='json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.',
+)
+@click.option(
+    "--state",
+    "only",
+    type=click.Choice(STATES),
+    help="Print the addresses in this state, one per line, instead of the counts.",
+)
+@pass_state
+def status(state: State, issue: str, fmt: str, only: str | None) -> None:
+    """Show how far the sending of ISSUE got: recipients per state, from the ledger."""
+    from newsletter.send.ledger import Ledger, SendLock, connect
+
+    workspace = state.workspace()
+    slug = Path(workspace.issue_path(issue)).stem
+    ledger = Ledger(connect(workspace.state_dir), slug)
+    lock = SendLock(workspace.state_dir, slug)
+    running = not lock.acquire()
+    try:
+        if not running:
+            ledger.recover()  # no send is running: what is in flight was cut short
+        if only:
+            for address in ledger.addresses(only):
+                click.echo(address)
+            return
+        counts = ledger.counts()
+        inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
+        if fmt == "json":
+            data = {"issue": slug, "counts": counts}
+            if running:
+                data["inflight"] = inflight
+            click.echo(json.dumps(data))
+            return
+        width = max(map(len, STATES))
+        click.echo(f"{slug}{' (a send is running)' if running else ''}")
+        for name in STATES:
+            click.echo(f"  {name:<{width}}  {counts[name]}")
+        if running:
+            click.echo(f"  {'inflight':<{width}}  {inflight}")
+        for reason, count in ledger.reasons("failed"):
+            click.echo(f"  failed x{count}: {reason}")
+    finally:
+        lock.release()
+        ledger.db.close()
+
+
+def reason_option(default: str):
+    """Return the --reason option of the suppress commands."""
+    return click.option(
+        "--reason",
+        type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
+        default=default,
+        show_default=True,
+        help="Why the address is suppressed.",
+    )
+
+
+@cli.group()
+def suppress() -> None:
+    """Maintain the suppression list: addresses that are never mailed."""
+
+
+@suppress.command("add")
+@click.argument("addresses", nargs=-1, required=True)
+@reason_option("manual")
+@pass_state
+def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
+    """Never mail ADDRESSES again (any issue)."""
+    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason)
+
+
+@suppress.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reason_option("unsubscribe")
+@pass_state
+def suppress_import(state: State, file: Path, reason: str) -> None:
+    """Suppress every address in FILE (a CSV with an email column, or one address a line)."""
+    from newsletter.send.suppression import file_addresses
+
+    _suppress(state, file_addresses(file), reason)
+
+
+@suppress.command("list")
+@pass_state
+def suppress_list(state: State) -> None:
+    """Print the suppressed addresses with their reasons."""
+    from newsletter.send import suppression
+    from newsletter.send.ledger import connect
+
+    db = connect(state.workspace().state_dir)
+    for address, reason in suppression.entries(db):
+        click.echo(f"{address}\t{reason}")
+    db.close()
+
+
+def _suppress(state: State, addresses, reason: str) -> None:
+    from newsletter.send import suppression
+    from newsletter.send.ledger import connect
+
+    db = connect(state.workspace().state_dir)
+    try:
+        result = suppression.add(db, addresses, reason)
+    finally:
+        db.close()
+    for where, why in result.invalid:
+        ui.show_note(f"{where}: warning: not suppressed: {why}")
+    ui.show_note(
+        f"suppressed {result.added} new, {result.known} already listed, "
+        f"{len(result.invalid)} invalid"
+    )
+    if result.invalid:
+        sys.exit(1)

@@ -1,0 +1,394 @@
+"""What every provider shares: batches, outcomes, errors, and HTTP with error context.
+
+A provider only maps a batch onto its API (after django-anymail's backends): `prepare`
+builds the payload once per batch (kept for retries, counted by --dry-run), `deliver`
+sends it and returns one Outcome per recipient. Errors say what the engine should do:
+
+ProviderError
+ ├── Retryable  429, 5xx, timeouts, dropped connections: back off and try again;
+ │              ambiguous=True when the provider may have accepted the batch anyway
+ ├── Rejected   a permanent 4xx: the batch's recipients failed, with the provider's reason
+ └── Fatal      bad credentials or settings: stop the whole run, nothing was sent
+"""
+
+from __future__ import annotations
+
+import email.utils
+import functools
+import html
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from newsletter.errors import SendError
+from newsletter.model import Delivery
+from newsletter.render.message import TOKEN, PersonalMessage, RenderedMessage, personalize
+from newsletter.send.subscribers import Recipient
+
+# How long to honour a Retry-After at most: beyond this a provider is telling us to stop.
+MAX_RETRY_AFTER = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Recipients sent in one API call, with an id that stays the same across retries."""
+
+    id: str
+    recipients: list[Recipient]
+
+    @property
+    def idempotency_key(self) -> str:
+        """Return the key that lets a provider drop a repeated batch."""
+        return f"newsletter-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the provider said about one recipient."""
+
+    key: str
+    ok: bool
+    message_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The outcomes of a batch, and how long the provider asks us to pause (rate limits)."""
+
+    outcomes: list[Outcome]
+    pause: float | None = None
+
+
+class ProviderError(SendError):
+    """A provider refused or failed a call; carries provider, status and response body."""
+
+    def __init__(self, provider: str, reason: str, status: int | None = None, body: str = ""):
+        where = f"{provider}" + (f" (HTTP {status})" if status else "")
+        super().__init__(f"{where}: {reason}")
+        self.provider, self.reason, self.status, self.body = provider, reason, status, body
+
+
+class Retryable(ProviderError):
+    """A transient failure; ambiguous when the batch may have been accepted."""
+
+    def __init__(self, *args, retry_after: float | None = None, ambiguous: bool = False, **kw):
+        super().__init__(*args, **kw)
+        self.retry_after, self.ambiguous = retry_after, ambiguous
+
+
+class Rejected(ProviderError):
+    """A permanent refusal of the whole batch."""
+
+
+class Fatal(ProviderError):
+    """Credentials or settings are wrong: no later batch can succeed either."""
+
+
+def mailbox(name: str, address: str) -> str:
+    """Return 'Name <address>' for JSON APIs (UTF-8, quoted where needed, not encoded)."""
+    if not name:
+        return address
+    if re.search(r'[()<>\[\]:;@\\,."]', name):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address}>"
+
+
+def recipient_mailbox(recipient: Recipient) -> str:
+    """Return the recipient's To: mailbox, the name on one line as personalize() makes it."""
+    return mailbox(_one_line(recipient.name), recipient.email)
+
+
+def retoken(template: str, placeholder: Callable[[str], str]) -> str:
+    """Rewrite our %%field%% tokens into a provider's own placeholder syntax."""
+    return TOKEN.sub(lambda m: placeholder(m.group(1)), template)
+
+
+def token_names(template: str) -> set[str]:
+    """Return the names of the tokens used in a template."""
+    return set(TOKEN.findall(template))
+
+
+def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Return the seconds a provider asks us to wait (Retry-After or rate-limit reset)."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        if value.isdigit():
+            return min(float(value), MAX_RETRY_AFTER)
+        parsed = email.utils.parsedate_to_datetime(value) if "," in value else None
+        if parsed is not None:
+            return min(max(parsed.timestamp() - now, 0.0), MAX_RETRY_AFTER)
+    for name in ("ratelimit-reset", "x-ratelimit-reset"):
+        value = headers.get(name)
+        try:
+            reset = float(value) if value else None
+        except ValueError:
+            reset = None
+        if reset is not None:
+            # Large values are epoch seconds (SendGrid); small ones are seconds to wait.
+            wait = reset - now if reset > 1e9 else reset
+            return min(max(wait, 0.0), MAX_RETRY_AFTER)
+    return None
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def _html(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def dumps(value: Any) -> str:
+    """Return compact JSON (UTF-8 kept as is, as every provider accepts)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class JsonPart:
+    """A message part compiled once into JSON, tokens filled per recipient.
+
+    Escaping a 30 kB HTML body as JSON for each of 500 recipients of a batch dominated the
+    send; here the static text is escaped once and only the values are escaped per
+    recipient. The result equals dumps(personalize(...).html) (the tests hold it to that).
+    """
+
+    def __init__(self, template: str, escape: Callable[[str], str] | None = None):
+        pieces = TOKEN.split(template)  # static, name, static, name, ..., static
+        self.static = [dumps(piece)[1:-1] for piece in pieces[0::2]]
+        self.names = pieces[1::2]
+        self.escape = escape
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """Return the part as a JSON string literal, quotes included."""
+        out = ['"', self.static[0]]
+        for name, static in zip(self.names, self.static[1:], strict=True):
+            value = str(values.get(name, "") or "")
+            out.append(dumps(self.escape(value) if self.escape else value)[1:-1])
+            out.append(static)
+        out.append('"')
+        return "".join(out)
+
+
+@dataclass(frozen=True)
+class CompiledMessage:
+    """The parts of a message compiled for JSON payloads (see JsonPart)."""
+
+    subject: JsonPart
+    html: JsonPart
+    text: JsonPart
+    headers: dict[str, JsonPart]
+
+    @classmethod
+    def of(cls, message: RenderedMessage) -> CompiledMessage:
+        return cls(
+            JsonPart(message.subject, _one_line),
+            JsonPart(message.html, _html),
+            JsonPart(message.text),
+            {k: JsonPart(v, _one_line) for k, v in message.headers.items()},
+        )
+
+
+class Provider:
+    """A delivery channel: maps batches onto one provider's API."""
+
+    name: ClassVar[str] = ""
+    max_batch: ClassVar[int] = 1  # the provider's own limit per call
+    default_rate: ClassVar[float | None] = None  # calls per second
+    default_concurrency: ClassVar[int] = 1
+    idempotent: ClassVar[bool] = False  # repeating a batch cannot deliver twice
+    credentials: ClassVar[tuple[str, ...]] = ()  # environment variables, for messages
+
+    def __init__(
+        self,
+        message: RenderedMessage,
+        settings: Delivery,
+        *,
+        env: Mapping[str, str] | None = None,
+        need_credentials: bool = True,
+        **options: Any,
+    ):
+        self.message = message
+        self.settings = settings
+        self.env = os.environ if env is None else env
+        self.need_credentials = need_credentials
+        self.options = options
+
+    def __repr__(self) -> str:  # providers hold credentials: never show more than the name
+        return f"<{type(self).__name__} provider>"
+
+    @property
+    def batch_size(self) -> int:
+        size = self.settings.batch_size or self.max_batch
+        return max(1, min(size, self.max_batch))
+
+    @property
+    def rate(self) -> float | None:
+        return self.settings.rate or self.default_rate
+
+    @property
+    def concurrency(self) -> int:
+        return self.settings.concurrency or self.default_concurrency
+
+    def secret(self, variable: str) -> str:
+        """Return a credential from the environment, or fail naming the variable."""
+        value = self.env.get(variable, "")
+        if not value and self.need_credentials:
+            raise SendError(
+                f"{self.name}: set the environment variable {variable} (credentials are read "
+                "only from the environment, never from files)"
+            )
+        return value
+
+    def check_credentials(self) -> None:
+        """Fail early, naming the environment variable, when a credential is missing."""
+        for variable in self.credentials:
+            self.secret(variable)
+
+    @functools.cached_property
+    def compiled(self) -> CompiledMessage:
+        """Return the message compiled for JSON payloads, once."""
+        return CompiledMessage.of(self.message)
+
+    def personal(self, recipient: Recipient) -> PersonalMessage:
+        """Return one recipient's message, every token filled in."""
+        return personalize(self.message, recipient.values)
+
+    def prepare(self, batch: Batch) -> Any:
+        """Build the payload of a batch (once; retries send the same payload)."""
+        raise NotImplementedError
+
+    def size(self, payload: Any) -> int:
+        """Return the payload's size in bytes, for --dry-run."""
+        return len(payload) if isinstance(payload, bytes | str) else 0
+
+    def deliver(self, batch: Batch, payload: Any) -> Reply:
+        """Send a prepared batch and return one outcome per recipient."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections."""
+
+
+@dataclass
+class HttpCall:
+    """A prepared HTTP request: signed (where needed) anew on every attempt."""
+
+    url: str
+    content: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class HttpProvider(Provider):
+    """A provider with an HTTP API: one shared client, timeouts and error context."""
+
+    default_base: ClassVar[str] = ""
+    default_concurrency = 4
+
+    def __init__(self, *args, client=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._client = client  # injected in tests (event hooks, transports)
+        self._own_client = client is None
+
+    @property
+    def base(self) -> str:
+        return (self.settings.api_base or self.default_base).rstrip("/")
+
+    @property
+    def client(self):
+        if self._client is None:
+            import httpx  # lazy: keeps `newsletter --help` instant
+
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(self.settings.timeout, connect=min(10.0, self.timeout)),
+                limits=httpx.Limits(max_connections=self.concurrency + 1),
+                headers={"User-Agent": "newsletter"},
+            )
+        return self._client
+
+    @property
+    def timeout(self) -> float:
+        return self.settings.timeout
+
+    def json_call(self, url: str, data: Any, headers: Mapping[str, str] | None = None) -> HttpCall:
+        """Return a call posting data (or JSON bytes already built) as compact UTF-8 JSON."""
+        content = data if isinstance(data, bytes) else dumps(data).encode()
+        return HttpCall(url, content, {"Content-Type": "application/json", **(headers or {})})
+
+    def size(self, payload: HttpCall) -> int:
+        return len(payload.content)
+
+    def authorize(self, call: HttpCall) -> dict[str, str]:
+        """Return the authentication headers of one attempt."""
+        return {}
+
+    def deliver(self, batch: Batch, payload: HttpCall) -> Reply:
+        response = self.post(payload)
+        return Reply(self.parse(batch, response), self.pause_after(response))
+
+    def post(self, call: HttpCall):
+        """POST a call; return a 2xx response or raise the error that says what to do."""
+        import httpx
+
+        headers = {"Accept": "application/json", **call.headers, **self.authorize(call)}
+        try:
+            response = self.client.post(call.url, content=call.content, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise Retryable(self.name, f"cannot connect to {self.base}: {exc}") from None
+        except (httpx.WriteError, httpx.WriteTimeout) as exc:
+            # The request was not fully written, so the provider cannot have acted on it.
+            raise Retryable(self.name, f"connection lost while sending: {exc}") from None
+        except httpx.TimeoutException as exc:
+            raise Retryable(
+                self.name, f"no answer within {self.timeout:g} s ({exc})", ambiguous=True
+            ) from None
+        except httpx.TransportError as exc:
+            raise Retryable(
+                self.name, f"connection dropped before the answer: {exc!r}", ambiguous=True
+            ) from None
+        status = response.status_code
+        if status < 300:
+            return response
+        reason = self.error_reason(response)
+        body = response.text[:2000]
+        if status == 429 or status >= 500 or status == 408:
+            raise Retryable(
+                self.name, reason, status, body, retry_after=delay_from_headers(response.headers)
+            )
+        if status in (401, 403):
+            raise Fatal(self.name, f"{reason} (check {', '.join(self.credentials)})", status, body)
+        raise Rejected(self.name, reason, status, body)
+
+    def error_reason(self, response) -> str:
+        """Return the provider's own words for an error response."""
+        try:
+            data = response.json()
+        except ValueError:
+            text = response.text.strip()
+            return text[:300] or response.reason_phrase
+        if isinstance(data, dict):
+            for key in ("message", "Message", "error", "detail"):
+                if isinstance(data.get(key), str):
+                    return data[key]
+        return json.dumps(data)[:300]
+
+    def pause_after(self, response) -> float | None:
+        """Return how long to pause when the provider says its rate limit is used up."""
+        for name in ("ratelimit-remaining", "x-ratelimit-remaining"):
+            if response.headers.get(name, "").strip() == "0":
+                return delay_from_headers(response.headers)
+        return None
+
+    def parse(self, batch: Batch, response) -> list[Outcome]:
+        """Return one outcome per recipient of an accepted batch."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if self._client is not None and self._own_client:
+            self._client.close()
+            self._client = None

@@ -1,0 +1,88 @@
+"""SendGrid v3: POST /v3/mail/send, one personalization per recipient, up to 1000 per call.
+
+The HTML and text are sent once per batch; per-recipient values travel as
+`substitutions` (https://www.twilio.com/docs/sendgrid/for-developers/sending-email/
+substitution-tags). SendGrid substitutes the same tag in every content part, so HTML
+tokens get their own tag carrying the HTML-escaped value. Subject and headers are set
+per personalization, already filled in. The answer is 202 with one X-Message-Id for the
+whole call; SendGrid has no idempotency keys.
+"""
+
+from __future__ import annotations
+
+import html
+
+from newsletter.send.providers.base import (
+    Batch,
+    HttpCall,
+    HttpProvider,
+    Outcome,
+    retoken,
+    token_names,
+)
+
+
+def _tag(field: str, variant: str = "") -> str:
+    return f"%%{field}{'__' + variant if variant else ''}%%"
+
+
+class SendGridProvider(HttpProvider):
+    name = "sendgrid"
+    default_base = "https://api.sendgrid.com"
+    max_batch = 1000  # personalizations maxItems: 1000
+    default_rate = 10.0
+    credentials = ("SENDGRID_API_KEY",)
+
+    def prepare(self, batch: Batch) -> HttpCall:
+        message = self.message
+        text_fields = set(token_names(message.text))
+        html_fields = set(token_names(message.html))
+        personalizations = []
+        for recipient in batch.recipients:
+            personal = self.personal(recipient)
+            to = {"email": personal.to_email}
+            if personal.to_name:
+                to["name"] = personal.to_name
+            item: dict = {"to": [to], "subject": personal.subject}
+            values = recipient.values
+            substitutions = {_tag(f): str(values.get(f, "") or "") for f in text_fields}
+            substitutions.update(
+                {_tag(f, "html"): html.escape(str(values.get(f, "") or "")) for f in html_fields}
+            )
+            if substitutions:
+                item["substitutions"] = substitutions
+            if personal.headers:
+                item["headers"] = personal.headers
+            personalizations.append(item)
+        sender = {"email": message.from_email}
+        if message.from_name:
+            sender["name"] = message.from_name
+        data: dict = {
+            "personalizations": personalizations,
+            "from": sender,
+            "subject": message.subject,  # overridden per personalization; required non-empty
+            "content": [
+                {"type": "text/plain", "value": message.text},
+                {"type": "text/html", "value": retoken(message.html, lambda f: _tag(f, "html"))},
+            ],
+        }
+        if message.reply_to:
+            data["reply_to"] = {"email": message.reply_to}
+        return self.json_call(f"{self.base}/v3/mail/send", data)
+
+    def authorize(self, call: HttpCall) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.secret('SENDGRID_API_KEY')}"}
+
+    def error_reason(self, response) -> str:
+        try:
+            errors = response.json().get("errors") or []
+            return "; ".join(
+                f"{e.get('field') + ': ' if e.get('field') else ''}{e.get('message', '')}"
+                for e in errors
+            ) or super().error_reason(response)
+        except (ValueError, AttributeError):
+            return super().error_reason(response)
+
+    def parse(self, batch: Batch, response) -> list[Outcome]:
+        message_id = response.headers.get("x-message-id")
+        return [Outcome(r.key, True, message_id) for r in batch.recipients]

@@ -1,0 +1,96 @@
+"""Amazon SES v2: POST /v2/email/outbound-emails, one raw MIME message per call.
+
+https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
+Each message is our own MIME (to_mime), so List-Unsubscribe and every header go out as
+rendered. Requests are signed with SigV4 by botocore (the maintained AWS implementation;
+we never sign by hand), which also resolves credentials the standard way: environment
+variables, shared profile, SSO, instance roles. HTTP goes through the shared client so
+retries, rate limits and the ledger work as for every other provider. SES has no
+idempotency keys for SendEmail.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from newsletter.errors import SendError
+from newsletter.render.message import to_mime
+from newsletter.send.providers.base import Batch, HttpCall, HttpProvider, Outcome, Rejected
+
+
+class SesProvider(HttpProvider):
+    name = "ses"
+    max_batch = 1  # SendEmail sends one message; SendBulkEmail needs stored templates
+    default_rate = 14.0  # a common production quota (messages per second); sandbox is 1
+    default_concurrency = 8
+    credentials = ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._session = None
+        self._credentials = None
+
+    @property
+    def session(self):
+        if self._session is None:
+            import botocore.session  # lazy: botocore is large
+
+            self._session = botocore.session.Session()
+        return self._session
+
+    @property
+    def region(self) -> str:
+        return self.settings.region or self.session.get_config_variable("region") or "us-east-1"
+
+    @property
+    def default_base(self) -> str:  # type: ignore[override]
+        return f"https://email.{self.region}.amazonaws.com"
+
+    def prepare(self, batch: Batch) -> HttpCall:
+        (recipient,) = batch.recipients
+        personal = self.personal(recipient)
+        raw = to_mime(self.message, personal).as_bytes()
+        data = {
+            "FromEmailAddress": self.message.from_email,
+            "Destination": {"ToAddresses": [personal.to_email]},
+            "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
+        }
+        return self.json_call(f"{self.base}/v2/email/outbound-emails", data)
+
+    def check_credentials(self) -> None:
+        if self._credentials is None:
+            self._credentials = self.session.get_credentials()
+        if self._credentials is None and self.need_credentials:
+            raise SendError(
+                "ses: no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                "or AWS_PROFILE (the standard AWS chain is used)"
+            )
+
+    def authorize(self, call: HttpCall) -> dict[str, str]:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+
+        self.check_credentials()
+        request = AWSRequest("POST", call.url, data=call.content, headers=dict(call.headers))
+        SigV4Auth(self._credentials.get_frozen_credentials(), "ses", self.region).add_auth(request)
+        return {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
+
+    def error_reason(self, response) -> str:
+        kind = response.headers.get("x-amzn-errortype", "").split(":")[0]
+        reason = super().error_reason(response)
+        return f"{kind}: {reason}" if kind else reason
+
+    def post(self, call: HttpCall):
+        try:
+            return super().post(call)
+        except Rejected as exc:
+            # SES throttling is a 400 with TooManyRequestsException on some endpoints.
+            if "TooManyRequests" in exc.reason or "Throttling" in exc.reason:
+                from newsletter.send.providers.base import Retryable
+
+                raise Retryable(self.name, exc.reason, exc.status, exc.body) from None
+            raise
+
+    def parse(self, batch: Batch, response) -> list[Outcome]:
+        (recipient,) = batch.recipients
+        return [Outcome(recipient.key, True, response.json().get("MessageId"))]

@@ -1,0 +1,150 @@
+"""Read a subscriber list (CSV) row by row: sniffed delimiter, BOM, header aliases.
+
+The list is streamed, never loaded whole: `read_rows` yields one `Row` per record with
+the line it starts on, and `check_address` validates one address (email-validator,
+no DNS). Detecting duplicates needs memory that grows with the list, so it is left to
+the caller (the ledger does it on disk).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from newsletter.errors import Diagnostic, SendError, display_path
+
+# Mailchimp exports "Email Address", "First Name", "Last Name"; others say "e-mail".
+ALIASES = {
+    "email": "email",
+    "e_mail": "email",
+    "email_address": "email",
+    "e_mail_address": "email",
+    "name": "name",
+    "full_name": "name",
+    "first_name": "first_name",
+    "firstname": "first_name",
+    "last_name": "last_name",
+    "lastname": "last_name",
+}
+SAMPLE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """One subscriber to mail: normalised address, name and merge fields."""
+
+    email: str
+    line: int = 0
+    values: dict[str, str] = field(default_factory=dict)  # every merge field, email included
+
+    @property
+    def name(self) -> str:
+        return self.values.get("name", "")
+
+    @property
+    def key(self) -> str:
+        """Return the ledger key: duplicates are found case-insensitively."""
+        return self.email.lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One record of the list, as read: raw address and merge fields."""
+
+    line: int
+    address: str
+    values: dict[str, str]
+
+
+def field_name(header: str) -> str:
+    """Return the merge-field name of a column header: 'First Name' -> first_name."""
+    name = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    name = ALIASES.get(name, name)
+    if name and not name[0].isalpha():
+        name = f"f_{name}"
+    return name
+
+
+def _delimiter(header_line: str) -> str:
+    # csv.Sniffer guesses wrong on short lists and quoted commas; the header decides.
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def read_rows(path: Path) -> Iterator[Row]:
+    """Yield each record of a subscriber CSV with the line it starts on."""
+    shown = display_path(path)
+    try:
+        handle = path.open(encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise SendError(f"cannot read the subscriber list {shown}: {exc.strerror}") from None
+    with handle:
+        try:
+            sample = handle.read(SAMPLE_BYTES)
+        except UnicodeDecodeError as exc:
+            raise SendError(f"{shown} is not UTF-8 text ({exc.reason})") from None
+        handle.seek(0)
+        reader = csv.reader(handle, delimiter=_delimiter(sample.split("\n", 1)[0]))
+        try:
+            header = next(reader, None)
+            if not header:
+                raise SendError(f"{shown} is empty: it needs a header row with an email column")
+            names = [field_name(h) for h in header]
+            if "email" not in names:
+                raise SendError(
+                    "no email column",
+                    [
+                        Diagnostic(
+                            shown,
+                            1,
+                            1,
+                            "no address column: name one 'email', 'e-mail' or 'Email Address' "
+                            f"(found: {', '.join(h.strip() for h in header)})",
+                        )
+                    ],
+                )
+            address_at = names.index("email")
+            start = reader.line_num + 1
+            for record in reader:
+                line, start = start, reader.line_num + 1
+                if not any(cell.strip() for cell in record):
+                    continue
+                values = {
+                    name: cell.strip()
+                    for name, cell in zip(names, record, strict=False)
+                    if name and name != "email"
+                }
+                address = record[address_at].strip() if address_at < len(record) else ""
+                yield Row(line, address, values)
+        except UnicodeDecodeError as exc:
+            raise SendError(f"{shown} is not UTF-8 text ({exc.reason})") from None
+        except csv.Error as exc:
+            raise SendError(f"{shown}:{reader.line_num}: unreadable CSV: {exc}") from None
+
+
+def check_address(address: str) -> tuple[str | None, str]:
+    """Return (normalised address, '') or (None, why it is invalid); no DNS lookups."""
+    from email_validator import EmailNotValidError, validate_email
+
+    if not address:
+        return None, "no address"
+    try:
+        return validate_email(address, check_deliverability=False).normalized, ""
+    except EmailNotValidError as exc:
+        return None, str(exc)
+
+
+def recipient(row: Row, email: str) -> Recipient:
+    """Return the recipient of a valid row, filling name and first/last name from each other."""
+    values = dict(row.values)
+    first, last = values.get("first_name", ""), values.get("last_name", "")
+    if not values.get("name"):
+        values["name"] = " ".join(p for p in (first, last) if p)
+    elif not first:
+        values["first_name"] = values["name"].split()[0]
+    values.setdefault("first_name", "")
+    values.setdefault("last_name", "")
+    values["email"] = email
+    return Recipient(email=email, line=row.line, values=values)

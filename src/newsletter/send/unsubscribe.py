@@ -1,0 +1,71 @@
+"""Per-recipient unsubscribe links: the address plus an HMAC-SHA256 token over it.
+
+The secret comes only from the environment (NEWSLETTER_UNSUBSCRIBE_SECRET), so whoever
+handles the link (a form on the archive site, a small function) can verify it with the same
+secret and no database; links cannot be forged for other addresses.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from urllib.parse import urlencode, urljoin
+
+from newsletter.errors import SendError
+
+SECRET_ENV = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+PATH = "unsubscribe/"
+
+
+def sign(secret: str, list_id: str, email: str) -> str:
+    """Return the token for an address on a list (base64url, 128 bits)."""
+    message = f"{list_id}\n{email.lower()}".encode()
+    digest = hmac.new(secret.encode(), message, hashlib.sha256).digest()[:16]
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def verify(secret: str, list_id: str, email: str, token: str) -> bool:
+    """Return True if token was signed for this address and list."""
+    return hmac.compare_digest(sign(secret, list_id, email), token)
+
+
+class Unsubscribe:
+    """Build unsubscribe URLs under the series base_url."""
+
+    def __init__(self, base_url: str | None, list_id: str, secret: str):
+        self.base = urljoin(base_url, PATH) if base_url else None
+        self.list_id = list_id
+        self._secret = secret
+
+    def __repr__(self) -> str:  # never show the secret, even in a debugger or traceback
+        return f"Unsubscribe(base={self.base!r}, list_id={self.list_id!r})"
+
+    def url(self, email: str) -> str:
+        """Return the signed unsubscribe URL of one address."""
+        if self.base is None:
+            raise SendError(
+                "the message has %%unsubscribe_url%% but newsletter.yaml has no base_url: "
+                "set base_url to where the archive (and its unsubscribe page) is published"
+            )
+        token = sign(self._secret, self.list_id, email)
+        return f"{self.base}?{urlencode({'list': self.list_id, 'email': email, 'token': token})}"
+
+
+def from_environment(base_url: str | None, list_id: str, *, ephemeral_ok: bool) -> Unsubscribe:
+    """Return the URL builder with the secret from the environment.
+
+    ephemeral_ok: the local outbox may use a throwaway secret (its links are for looking at).
+    """
+    secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        if not ephemeral_ok:
+            raise SendError(
+                f"set {SECRET_ENV} to a long random secret: it signs each recipient's "
+                "unsubscribe link (e.g. export "
+                f'{SECRET_ENV}="$(python -c "import secrets; print(secrets.token_urlsafe(32))")")'
+            )
+        secret = secrets.token_urlsafe(32)
+    return Unsubscribe(base_url, list_id, secret)

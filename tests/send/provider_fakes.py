@@ -1,0 +1,310 @@
+"""Local provider servers built from the documented request and response shapes.
+
+Postmark, Mailgun and SES publish no OpenAPI document to serve with Prism, so these check
+what their docs require of a request (path, authentication, fields, limits) and answer as
+documented. Each records the recipients it accepted, so tests count duplicates and losses,
+and can be told to misbehave: `faults` is a list of actions for the next requests
+("429", "500", "drop" = close without answering, "lost" = accept, then drop the answer,
+("slow", seconds)). They bind 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import email
+import email.policy
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+
+class ShapeError(Exception):
+    """The request does not have the documented shape."""
+
+
+class QuietServer(ThreadingHTTPServer):
+    """A server that does not print the broken pipes our dropped connections cause."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class FakeProvider:
+    """A threaded HTTP server on 127.0.0.1 with fault injection and a record of recipients."""
+
+    def __init__(self, rate_limit: float | None = None):
+        self.received: collections.Counter[str] = collections.Counter()
+        self.requests = 0
+        self.errors: list[str] = []  # shape violations: tests assert this stays empty
+        self.faults: list = []
+        self.lock = threading.Lock()
+        self.rate_limit = rate_limit
+        self.burst: float | None = None  # calls allowed at once (default: one second's worth)
+        self.tokens = rate_limit or 0.0
+        self.refilled = time.monotonic()
+        self.limited = 0
+        self.delay = 0.0  # seconds before every answer (a provider far away)
+        self.generation = 0  # bumped by reset(): late answers of an earlier test are ignored
+        self.local = threading.local()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                fake.handle(self)
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.received.clear()
+            self.requests = 0
+            self.errors.clear()
+            self.faults.clear()
+            self.limited = 0
+            self.delay = 0.0
+            self.generation += 1
+
+    def _take_token(self) -> bool:
+        if not self.rate_limit:
+            return True
+        now = time.monotonic()
+        capacity = self.burst or self.rate_limit
+        self.tokens = min(capacity, self.tokens + (now - self.refilled) * self.rate_limit)
+        self.refilled = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length", 0))
+        body = request.rfile.read(length)
+        self.local.generation = self.generation
+        with self.lock:
+            self.requests += 1
+            fault = self.faults.pop(0) if self.faults else None
+            allowed = self._take_token()
+            if not allowed:
+                self.limited += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if fault == "drop":
+            request.close_connection = True
+            request.connection.shutdown(2)
+            return
+        if isinstance(fault, tuple) and fault[0] == "slow":
+            time.sleep(fault[1])
+        if fault in ("429", "500") or not allowed:
+            status = 429 if fault == "429" or not allowed else 500
+            self.reply(request, status, {"Message": "try later"}, {"Retry-After": "1"})
+            return
+        try:
+            status, answer, headers = self.accept(request, body)
+        except ShapeError as exc:
+            with self.lock:
+                self.errors.append(str(exc))
+            self.reply(request, 422, {"ErrorCode": 300, "Message": str(exc)})
+            return
+        if fault == "lost":  # the provider took it, but the answer never arrives
+            request.close_connection = True
+            request.connection.shutdown(2)
+            return
+        self.reply(request, status, answer, headers)
+
+    def reply(self, request, status: int, data, headers: dict | None = None) -> None:
+        content = json.dumps(data).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(content)))
+        for name, value in (headers or {}).items():
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(content)
+
+    def record(self, addresses) -> None:
+        with self.lock:
+            if self.local.generation == self.generation:
+                self.received.update(a.lower() for a in addresses)
+
+    def accept(self, request, body: bytes):
+        raise NotImplementedError
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ShapeError(message)
+
+
+def address_of(mailbox: str) -> str:
+    """Return the address in 'Name <address>' or a bare address."""
+    return email.utils.parseaddr(mailbox)[1]
+
+
+class PostmarkServer(FakeProvider):
+    """POST /email/batch as documented at postmarkapp.com (batch emails, up to 500)."""
+
+    token = "postmark-test-token"
+
+    def __init__(self, *args, inactive: set[str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.inactive = inactive or set()
+
+    def accept(self, request, body):
+        require(request.path == "/email/batch", f"path {request.path}")
+        require(request.headers.get("X-Postmark-Server-Token") == self.token, "server token")
+        require("application/json" in request.headers.get("Accept", ""), "Accept header")
+        require("application/json" in request.headers.get("Content-Type", ""), "Content-Type")
+        messages = json.loads(body)
+        require(isinstance(messages, list) and 0 < len(messages) <= 500, "1 to 500 messages")
+        results = []
+        for message in messages:
+            for key in ("From", "To", "Subject", "MessageStream"):
+                require(isinstance(message.get(key), str) and message[key], f"{key} missing")
+            require(bool(message.get("HtmlBody") or message.get("TextBody")), "a body")
+            require("%%" not in message["Subject"] + message.get("HtmlBody", ""), "token left")
+            for header in message.get("Headers", []):
+                require(set(header) == {"Name", "Value"}, f"header {header}")
+            to = address_of(message["To"])
+            if to.lower() in self.inactive:  # documented: ErrorCode 406, inactive recipient
+                results.append(
+                    {
+                        "ErrorCode": 406,
+                        "Message": "You tried to send to a recipient "
+                        "that has been marked as inactive.",
+                        "To": message["To"],
+                    }
+                )
+                continue
+            self.record([to])
+            results.append(
+                {
+                    "ErrorCode": 0,
+                    "Message": "OK",
+                    "MessageID": str(uuid.uuid4()),
+                    "SubmittedAt": "2024-01-15T12:01:05.1794748-05:00",
+                    "To": message["To"],
+                }
+            )
+        return 200, results, {}
+
+
+class MailgunServer(FakeProvider):
+    """POST /v3/{domain}/messages with recipient-variables (documentation.mailgun.com)."""
+
+    key = "mailgun-test-key"
+
+    def __init__(self, domain: str = "mg.example.org", **kwargs):
+        super().__init__(**kwargs)
+        self.domain = domain
+        self.bodies: list[dict] = []
+
+    def accept(self, request, body):
+        require(request.path == f"/v3/{self.domain}/messages", f"path {request.path}")
+        expected = base64.b64encode(f"api:{self.key}".encode()).decode()
+        require(request.headers.get("Authorization") == f"Basic {expected}", "basic auth api:KEY")
+        kind = request.headers.get("Content-Type", "")
+        require(kind.startswith("application/x-www-form-urlencoded"), f"form body, not {kind}")
+        form = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
+        for key in ("from", "to", "subject", "recipient-variables"):
+            require(key in form, f"{key} missing")
+        require(bool(form.get("html") or form.get("text")), "html or text")
+        to = [address_of(t) for t in form["to"]]
+        require(len(to) <= 1000, "at most 1000 recipients")
+        variables = json.loads(form["recipient-variables"][0])
+        require(set(variables) == set(to), "recipient-variables must cover every to")
+        self.bodies.append({k: v[0] if len(v) == 1 else v for k, v in form.items()})
+        self.record(to)
+        return 200, {"id": f"<{uuid.uuid4()}@{self.domain}>", "message": "Queued. Thank you."}, {}
+
+
+class SesServer(FakeProvider):
+    """SES v2 SendEmail: POST /v2/email/outbound-emails, SigV4-signed (checked), Raw content."""
+
+    access_key, secret_key, region = "AKIDEXAMPLE", "ses-test-secret", "eu-west-1"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.messages: list[email.message.EmailMessage] = []
+
+    def accept(self, request, body):
+        require(request.path == "/v2/email/outbound-emails", f"path {request.path}")
+        self.check_signature(request, body)
+        data = json.loads(body)
+        require(isinstance(data.get("FromEmailAddress"), str), "FromEmailAddress")
+        to = data.get("Destination", {}).get("ToAddresses")
+        require(isinstance(to, list) and len(to) == 1, "Destination.ToAddresses")
+        raw = base64.b64decode(data["Content"]["Raw"]["Data"], validate=True)
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        require(address_of(str(message["To"])).lower() == to[0].lower(), "To matches")
+        self.messages.append(message)
+        self.record(to)
+        return 200, {"MessageId": f"0100{uuid.uuid4().hex}-000000"}, {}
+
+    def check_signature(self, request, body: bytes) -> None:
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        auth = request.headers.get("Authorization", "")
+        stamp = request.headers.get("X-Amz-Date", "")
+        scope = f"{self.access_key}/{stamp[:8]}/{self.region}/ses/aws4_request"
+        require(auth.startswith(f"AWS4-HMAC-SHA256 Credential={scope}"), f"SigV4 scope: {auth}")
+        signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
+        headers = {k: v for k, v in request.headers.items() if k.lower() in signed}
+        url = f"http://{request.headers['Host']}{request.path}"
+        copy = AWSRequest("POST", url, data=body, headers=headers)
+        copy.context["timestamp"] = stamp
+        signer = SigV4Auth(Credentials(self.access_key, self.secret_key), "ses", self.region)
+        canonical = signer.canonical_request(copy)
+        expected = signer.signature(signer.string_to_sign(copy, canonical), copy)
+        require(auth.endswith(f"Signature={expected}"), "SigV4 signature does not verify")
+
+
+class ResendServer(FakeProvider):
+    """POST /emails/batch honouring Idempotency-Key (a repeated key is answered, not resent)."""
+
+    key = "resend-test-key"
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.seen: dict[str, list] = {}
+
+    def accept(self, request, body):
+        require(request.path == "/emails/batch", f"path {request.path}")
+        require(request.headers.get("Authorization") == f"Bearer {self.key}", "bearer key")
+        key = request.headers.get("Idempotency-Key")
+        require(bool(key), "Idempotency-Key")
+        emails = json.loads(body)
+        require(isinstance(emails, list) and len(emails) <= 100, "at most 100 emails")
+        with self.lock:
+            if key in self.seen:
+                return 200, {"data": self.seen[key]}, {}
+            data = [{"id": str(uuid.uuid4())} for _ in emails]
+            self.seen[key] = data
+        self.record(address_of(e["to"][0]) for e in emails)
+        return 200, {"data": data}, {}

@@ -1,0 +1,208 @@
+"""`newsletter send`, `status` and `suppress` as real processes on the sample workspace."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from sendkit import cli_env, newsletter, sample_workspace, write_list
+
+from newsletter.send.unsubscribe import verify
+
+LIST = """\
+\ufeffEmail Address;First Name;Last Name;City
+ana@example.org;Ana;Ito;Tokyo
+bo@example.org;Bo;;Boston
+not-an-address;X;;
+ANA@example.org;Ana;Again;
+cy@example.org;Cy;Young;
+"""
+
+
+@pytest.fixture
+def ws(tmp_path):
+    root = sample_workspace(tmp_path / "ws")
+    (root / "subscribers.csv").write_text(LIST, encoding="utf-8")
+    return root
+
+
+def run(ws, *args, **kwargs):
+    return newsletter("-w", str(ws), *args, **kwargs)
+
+
+def status(ws, issue="vol-2-10"):
+    done = run(ws, "status", issue, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_send_to_the_outbox_reports_the_list_and_personalises(ws):
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"subscribers.csv:4:1: warning: 'not-an-address' skipped", done.stderr)
+    assert "subscribers.csv:5:1: warning: 'ANA@example.org' skipped: duplicate of line 2" in (
+        done.stderr
+    )
+    assert "sent 3, failed 0, unknown 0" in done.stderr
+    files = sorted(p.name for p in (ws / "outbox" / "vol-2-10").iterdir())
+    assert files == ["ana@example.org.eml", "bo@example.org.eml", "cy@example.org.eml"]
+    raw = (ws / "outbox" / "vol-2-10" / "ana@example.org.eml").read_bytes()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert str(message["To"]) == "Ana Ito <ana@example.org>"
+    assert b"=?utf-8?" not in raw.split(b"\r\n\r\n")[0]  # headers stay plain, not encoded
+    urls = re.findall(r"<(https://[^>]+)>", message["List-Unsubscribe"])
+    query = {k: v[0] for k, v in parse_qs(urlsplit(urls[0]).query).items()}
+    assert urls[0].startswith("https://digest.example.org/unsubscribe/?")
+    assert query["email"] == "ana@example.org"
+    assert verify("test-unsubscribe-secret", query["list"], "ana@example.org", query["token"])
+    assert urls[0] in message.get_body(("plain",)).get_content()
+    assert status(ws) == {
+        "issue": "vol-2-10",
+        "counts": {
+            "pending": 0,
+            "sent": 3,
+            "failed": 0,
+            "unknown": 0,
+            "suppressed": 0,
+            "invalid": 1,
+        },
+    }
+    again = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes")
+    assert again.returncode == 0 and "to send now: 0" in again.stderr
+    assert "sent 0," in again.stderr
+
+
+def test_status_lists_the_addresses_of_a_state(ws):
+    run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes")
+    done = run(ws, "status", "vol-2-10", "--state", "sent")
+    assert done.stdout.splitlines() == ["ana@example.org", "bo@example.org", "cy@example.org"]
+    assert run(ws, "status", "vol-2-10", "--state", "invalid").stdout == "not-an-address\n"
+    text = run(ws, "status", "vol-2-10").stdout
+    assert re.search(r"sent\s+3", text) and re.search(r"unknown\s+0", text)
+
+
+def test_suppressed_addresses_are_never_mailed(ws, tmp_path):
+    assert run(ws, "suppress", "add", "Bo@Example.org").returncode == 0
+    export = tmp_path / "unsubscribed.csv"
+    export.write_text("Email Address,Reason\ncy@example.org,left\nbroken@@x,?\n")
+    done = run(ws, "suppress", "import", str(export))
+    assert done.returncode == 1 and "suppressed 1 new" in done.stderr and "broken@@x" in done.stderr
+    listed = run(ws, "suppress", "list").stdout
+    assert "Bo@example.org\tmanual" in listed and "cy@example.org\tunsubscribe" in listed
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes")
+    assert done.returncode == 0 and "suppressed: 2 (never mailed)" in done.stderr
+    assert [p.name for p in (ws / "outbox" / "vol-2-10").iterdir()] == ["ana@example.org.eml"]
+    assert status(ws)["counts"]["suppressed"] == 2
+
+
+def test_dry_run_sends_and_records_nothing(ws):
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--dry-run")
+    assert done.returncode == 0 and "dry run: built 1 request" in done.stderr
+    assert not (ws / "outbox").exists()
+    assert status(ws)["counts"] == dict.fromkeys(
+        ("pending", "sent", "failed", "unknown", "suppressed", "invalid"), 0
+    )
+
+
+def test_confirmation_is_required_without_a_terminal(ws):
+    done = run(
+        ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), stdin=subprocess.DEVNULL
+    )
+    assert done.returncode == 2 and "confirm with --yes" in done.stderr
+    assert "provider: outbox" in done.stderr and "to send now: 3" in done.stderr
+    assert not (ws / "outbox").exists()
+
+
+def test_test_send_marks_the_subject_and_leaves_the_ledger(ws):
+    done = run(ws, "send", "vol-2-10", "--test", "editor@example.org")
+    assert done.returncode == 0, done.stderr
+    raw = (ws / "outbox" / "vol-2-10" / "editor@example.org.eml").read_bytes()
+    subject = email.message_from_bytes(raw, policy=email.policy.default)["Subject"]
+    assert subject == "[TEST] US-Japan Alliance Digest Vol 2.10"
+    assert status(ws)["counts"]["sent"] == 0
+
+
+def test_strict_aborts_before_sending(ws):
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes", "--strict")
+    assert done.returncode == 1 and "--strict" in done.stderr and "line 2" in done.stderr
+    assert not (ws / "outbox").exists() and status(ws)["counts"]["pending"] == 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ((), "--list FILE"),
+        (("--list", "absent.csv"), "absent.csv is not a file"),
+        (("--provider", "pigeon", "--list", "subscribers.csv"), "'pigeon' is not one of"),
+    ],
+)
+def test_usage_errors_exit_2(ws, args, message):
+    done = run(ws, "send", "vol-2-10", *args, cwd=ws)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_provider_errors_never_show_secrets(ws, postmark):
+    sample_workspace(ws, provider="postmark", api_base=postmark.url)
+    env = cli_env(POSTMARK_SERVER_TOKEN="secret-token-do-not-print")
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes", env=env)
+    assert done.returncode == 1 and "server token" in done.stderr
+    assert "secret-token-do-not-print" not in done.stdout + done.stderr
+    assert "test-unsubscribe-secret" not in done.stdout + done.stderr
+    assert status(ws)["counts"]["failed"] == 3
+    missing = {k: v for k, v in env.items() if k != "POSTMARK_SERVER_TOKEN"}
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes", env=missing)
+    assert done.returncode == 1 and "POSTMARK_SERVER_TOKEN" in done.stderr
+
+
+def test_kill_9_mid_run_resumes_without_duplicates_or_silent_losses(ws, postmark, tmp_path):
+    """Kill a real send three times mid-run; resume; count what the server received."""
+    total = 3000
+    sample_workspace(ws, provider="postmark", api_base=postmark.url, batch_size=50, concurrency=2)
+    subscribers = write_list(tmp_path / "big.csv", total)
+    postmark.delay = 0.05  # ~60 requests in ~1.5 s per run: time to be killed mid-way
+    command = [
+        sys.executable,
+        "-m",
+        "newsletter",
+        "-w",
+        str(ws),
+        "send",
+        "vol-2-10",
+        "--list",
+        str(subscribers),
+        "--yes",
+    ]
+    kills = 0
+    for threshold in (400, 1200, 2000):
+        process = subprocess.Popen(
+            command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        deadline = time.monotonic() + 60
+        while sum(postmark.received.values()) < threshold and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            kills += 1
+        process.wait()
+    assert kills == 3 and sum(postmark.received.values()) < total
+    final = subprocess.run(command, env=cli_env(), capture_output=True, text=True, timeout=300)
+    counts = status(ws)["counts"]
+    unknown = set(run(ws, "status", "vol-2-10", "--state", "unknown").stdout.split())
+    sent = set(run(ws, "status", "vol-2-10", "--state", "sent").stdout.split())
+    received = set(postmark.received)
+    assert max(postmark.received.values()) == 1, "a recipient was mailed twice"
+    assert sent <= received  # the ledger never claims what the server did not get
+    everyone = {f"user{i}@example.org" for i in range(total)}
+    assert everyone - received <= unknown, "a recipient is missing without being reported"
+    assert counts["sent"] + counts["unknown"] == total and counts["pending"] == 0
+    if unknown:  # the killed batches are reported, not resent behind the user's back
+        assert final.returncode == 1 and "unknown" in final.stderr

@@ -1,0 +1,98 @@
+"""The ledger: planning a list, states across runs, crash recovery, the send lock."""
+
+from __future__ import annotations
+
+import pytest
+from sendkit import write_list
+
+from newsletter.errors import SendError
+from newsletter.send import suppression
+from newsletter.send.ledger import Ledger, SendLock, connect
+from newsletter.send.subscribers import check_address, read_rows
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    db = connect(tmp_path / ".newsletter")
+    yield Ledger(db, "vol-1-1")
+    db.close()
+
+
+def plan(ledger, path):
+    return ledger.plan(read_rows(path), check_address)
+
+
+def test_plan_reports_invalid_and_duplicates_with_lines(ledger, tmp_path):
+    path = write_list(tmp_path / "l.csv", 3, extra="nope,,,\nUSER1@example.org,,,\n")
+    result = plan(ledger, path)
+    assert result.rows == 5 and result.invalid == 1 and result.duplicates == 1
+    assert result.problems[0][:2] == (5, "nope")
+    assert result.problems[1] == (6, "USER1@example.org", "duplicate of line 3")
+    assert result.counts == {
+        "pending": 3,
+        "sent": 0,
+        "failed": 0,
+        "unknown": 0,
+        "suppressed": 0,
+        "invalid": 1,
+    }
+
+
+def test_suppressed_addresses_are_never_pending(ledger, tmp_path):
+    suppression.add(ledger.db, [("arg", "User2@Example.org")], "unsubscribe")
+    result = plan(ledger, write_list(tmp_path / "l.csv", 3))
+    assert result.counts["suppressed"] == 1 and result.counts["pending"] == 2
+    assert list(ledger.addresses("suppressed")) == ["user2@example.org"]
+
+
+def test_sent_stays_sent_and_removed_pending_rows_are_forgotten(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 4))
+    ledger.mark_inflight(["user0@example.org"], "b1", "outbox")
+    ledger.mark_sent([("user0@example.org", "id-0")])
+    result = plan(ledger, write_list(tmp_path / "l.csv", 2))  # user2, user3 left the list
+    assert result.counts["sent"] == 1 and result.counts["pending"] == 1
+    assert [e.address for e in ledger.entries(["pending"])] == ["user1@example.org"]
+
+
+def test_recover_turns_inflight_into_unknown(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 3))
+    ledger.mark_inflight(["user0@example.org", "user1@example.org"], "b1", "postmark")
+    assert ledger.recover() == 2
+    assert ledger.counts()["unknown"] == 2
+    assert ledger.unknown_batches() == {"b1": 2}
+
+
+def test_entries_follow_the_list_order_across_chunks(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 25))
+    lines = [e.line for e in ledger.entries(["pending"], chunk=4)]
+    assert lines == list(range(2, 27))
+
+
+def test_the_ledger_holds_no_bodies_or_secrets(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 1))
+    columns = {row[1] for row in ledger.db.execute("PRAGMA table_info(recipients)")}
+    assert columns == {
+        "issue",
+        "key",
+        "address",
+        "line",
+        "state",
+        "batch",
+        "provider",
+        "message_id",
+        "reason",
+        "updated",
+    }
+
+
+def test_wal_mode(ledger):
+    assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_one_send_per_issue_at_a_time(tmp_path):
+    first = SendLock(tmp_path, "vol-1-1").require()
+    with pytest.raises(SendError, match="another 'newsletter send' is running"):
+        SendLock(tmp_path, "vol-1-1").require()
+    assert SendLock(tmp_path, "vol-1-2").acquire()  # another issue may go
+    first.release()
+    assert SendLock(tmp_path, "vol-1-1").acquire()

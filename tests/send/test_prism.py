@@ -1,0 +1,119 @@
+"""SendGrid and Resend requests validated by Prism against the providers' own OpenAPI documents.
+
+Prism answers a request that breaks the document with a 4xx naming each problem (in an
+`sl-violations` header, or in its problem+json report when the document defines no 4xx);
+every request our providers make must come back 2xx without any.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from sendkit import SHARED_SPECS, SPECS, sample_message
+
+from newsletter.send.providers.base import Batch, HttpProvider
+from newsletter.send.providers.resend import ResendProvider
+from newsletter.send.providers.sendgrid import SendGridProvider
+from newsletter.send.subscribers import Recipient
+
+
+class Recorder:
+    """An httpx client that keeps every exchange with Prism for the test to inspect."""
+
+    def __init__(self):
+        self.exchanges: list[tuple[int, str | None, bytes]] = []
+        self.client = httpx.Client(event_hooks={"response": [self.keep]}, timeout=30)
+
+    def keep(self, response: httpx.Response) -> None:
+        response.read()
+        violations = response.headers.get("sl-violations")
+        if violations is None and "problem+json" in response.headers.get("content-type", ""):
+            # No 4xx in the document: Prism puts the violations in its problem report.
+            violations = json.dumps(response.json().get("validation")) or None
+        self.exchanges.append((response.status_code, violations, response.request.content))
+
+    def assert_all_valid(self) -> None:
+        assert self.exchanges, "no request reached Prism"
+        for status, violations, _ in self.exchanges:
+            assert status < 300 and violations is None, f"{status}: {violations}"
+
+
+@pytest.mark.parametrize("provider", ["sendgrid", "resend"])
+def test_every_request_is_valid_for_the_official_document(sender, prism, provider):
+    recorder = Recorder()
+    extra = 'odd@example.org,"Ito, ""Ana""",Ünïcode,\n'
+    count = 1150 if provider == "sendgrid" else 230  # more than one batch each
+    delivery = {"provider": provider, "api_base": prism[provider]}
+    _, report, counts = sender.send(count, delivery=delivery, extra=extra, client=recorder.client)
+    recorder.assert_all_valid()
+    assert counts["sent"] == count + 1 and report.failed == 0
+    assert len(recorder.exchanges) == (2 if provider == "sendgrid" else 3)
+
+
+def test_sendgrid_payload_maps_tokens_to_substitutions(sender, prism):
+    recorder = Recorder()
+    delivery = {"provider": "sendgrid", "api_base": prism["sendgrid"]}
+    sender.send(2, delivery=delivery, client=recorder.client, extra='amp@example.org,"A&B",,\n')
+    payload = json.loads(recorder.exchanges[0][2])
+    html_part = payload["content"][1]["value"]
+    assert "%%name__html%%" in html_part and "%%unsubscribe_url__html%%" in html_part
+    last = payload["personalizations"][-1]
+    assert last["substitutions"]["%%name__html%%"] == "A&amp;B"
+    assert last["substitutions"]["%%name%%"] == "A&B"
+    assert last["subject"] == "Test Digest Vol 1.1 for A&B"
+    assert last["headers"]["List-Unsubscribe"].startswith("<https://digest.example.org/")
+
+
+def test_resend_sends_an_idempotency_key(sender, prism):
+    recorder = Recorder()
+    seen = []
+    recorder.client.event_hooks["request"] = [lambda r: seen.append(r.headers)]
+    sender.send(
+        3, delivery={"provider": "resend", "api_base": prism["resend"]}, client=recorder.client
+    )
+    assert seen[0]["idempotency-key"].startswith("newsletter-")
+
+
+class BrokenSendGrid(SendGridProvider):
+    """Forgets `from` and sends an empty personalization: the document forbids both."""
+
+    def prepare(self, batch):
+        call = super().prepare(batch)
+        data = json.loads(call.content)
+        del data["from"]
+        data["personalizations"][0] = {"subject": "no recipient"}
+        return self.json_call(call.url, data)
+
+
+class BrokenResend(ResendProvider):
+    """Sends `to` as a number: the document requires a string or a list of strings."""
+
+    def prepare(self, batch):
+        call = super().prepare(batch)
+        data = json.loads(call.content)
+        data[0]["to"] = 42
+        return self.json_call(call.url, data, {"Idempotency-Key": batch.idempotency_key})
+
+
+@pytest.mark.parametrize("cls,name", [(BrokenSendGrid, "sendgrid"), (BrokenResend, "resend")])
+def test_an_invalid_payload_is_refused_by_prism(sender, prism, cls, name):
+    recorder = Recorder()
+    series = sender.series(provider=name, api_base=prism[name])
+    provider: HttpProvider = cls(sample_message(), series.delivery, client=recorder.client)
+    recipient = Recipient("a@example.org", 2, {"email": "a@example.org", "name": "A"})
+    from newsletter.send.providers.base import Rejected
+
+    with pytest.raises(Rejected) as info:
+        provider.deliver(Batch("b1", [recipient]), provider.prepare(Batch("b1", [recipient])))
+    ((status, violations, _),) = recorder.exchanges
+    assert 400 <= status < 500 and violations, (status, violations)
+    assert info.value.status == status
+
+
+@pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="no ../shared beside this clone")
+@pytest.mark.parametrize("name", ["sendgrid_mail_v3.yaml", "resend.yaml"])
+def test_specs_match_shared(name):
+    """The kept copies are the documents the project was given (CI has ../shared)."""
+    assert (SPECS / name).read_bytes() == (SHARED_SPECS / name).read_bytes()

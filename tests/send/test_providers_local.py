@@ -1,0 +1,160 @@
+"""Postmark, Mailgun, SES and the outbox against servers that check the documented shape."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import json
+
+import pytest
+from sendkit import sample_message
+
+from newsletter.errors import SendError
+
+
+def test_postmark_batches_of_500_each_recipient_once(sender, postmark):
+    delivery = {"provider": "postmark", "api_base": postmark.url, "message_stream": "news"}
+    _plan, report, counts = sender.send(1201, delivery=delivery)
+    assert postmark.errors == []
+    assert postmark.requests == 3  # 500 + 500 + 201
+    assert len(postmark.received) == 1201 and set(postmark.received.values()) == {1}
+    assert report.sent == counts["sent"] == 1201 and counts["pending"] == 0
+
+
+def test_postmark_per_message_errors_fail_only_those(sender, postmark):
+    extra = "inactive@example.org,In,Active,\n"
+    _, report, counts = sender.send(
+        3, delivery={"provider": "postmark", "api_base": postmark.url}, extra=extra
+    )
+    assert counts["sent"] == 3 and counts["failed"] == 1
+    (reason,) = report.reasons
+    assert reason.startswith("406: You tried to send to a recipient that has been marked")
+
+
+def test_postmark_wrong_token_stops_the_run_and_sends_nothing(sender, postmark, monkeypatch):
+    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "wrong")
+    postmark.faults[:] = []
+    job = sender.job(5, delivery={"provider": "postmark", "api_base": postmark.url})
+    job.plan()
+    report = job.run()
+    counts = job.ledger.counts()
+    job.close()
+    # Our fake answers 422 for a bad token: the batch is rejected, never marked sent.
+    assert counts["sent"] == 0 and postmark.received == {}
+    assert report.failed == 5 and "server token" in next(iter(report.reasons))
+
+
+def test_missing_credentials_name_the_variable(sender, monkeypatch):
+    monkeypatch.delenv("POSTMARK_SERVER_TOKEN")
+    with pytest.raises(SendError, match="POSTMARK_SERVER_TOKEN"):
+        sender.job(1, delivery={"provider": "postmark"})
+
+
+def test_mailgun_sends_once_with_recipient_variables(sender, mailgun_server):
+    mailgun_server.reset()
+    mailgun_server.bodies.clear()
+    extra = 'odd@example.org,"<b>Tom & Jerry</b>",,\n'
+    delivery = {"provider": "mailgun", "api_base": mailgun_server.url, "domain": "mg.example.org"}
+    _, _report, counts = sender.send(1500, delivery=delivery, extra=extra)
+    assert mailgun_server.errors == []
+    assert mailgun_server.requests == 2 and counts["sent"] == 1501
+    assert set(mailgun_server.received.values()) == {1}
+    (body,) = [b for b in mailgun_server.bodies if "odd@example.org>" in str(b["to"])]
+    assert "%recipient.name__html%" in body["html"] and "%recipient.name%" in body["text"]
+    assert body["subject"] == "Test Digest Vol 1.1 for %recipient.first_name__line%"
+    variables = json.loads(body["recipient-variables"])["odd@example.org"]
+    assert variables["name__html"] == html.escape("<b>Tom & Jerry</b>")
+    assert variables["name"] == "<b>Tom & Jerry</b>"
+    assert variables["unsubscribe_url"].startswith("https://digest.example.org/unsubscribe/?")
+    assert body["h:List-Unsubscribe"] == "<%recipient.unsubscribe_url__line%>"
+
+
+def test_mailgun_eu_region_and_missing_domain(sender):
+    from newsletter.send.job import make_provider
+
+    series = sender.series(provider="mailgun", region="eu", domain="mg.example.org")
+    assert make_provider(sender.workspace, series, sample_message()).base == (
+        "https://api.eu.mailgun.net"
+    )
+    job = sender.job(1, delivery={"provider": "mailgun", "api_base": "http://127.0.0.1:9"})
+    job.plan()
+    report = job.run()
+    job.close()
+    assert "delivery.domain" in report.error
+
+
+def test_ses_signed_raw_messages(sender, ses_server):
+    ses_server.reset()
+    ses_server.messages.clear()
+    delivery = {"provider": "ses", "api_base": ses_server.url, "region": ses_server.region}
+    _, _report, counts = sender.send(12, delivery=delivery)
+    assert ses_server.errors == []  # every SigV4 signature verified
+    assert counts["sent"] == 12 and ses_server.requests == 12
+    message = ses_server.messages[0]
+    assert message["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/?")
+    assert message["Subject"].startswith("Test Digest Vol 1.1 for First")
+    assert message.get_body(("plain",)).get_content().startswith("Dear First")
+
+
+def test_ses_bad_signature_is_rejected(sender, ses_server, monkeypatch):
+    ses_server.reset()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    delivery = {"provider": "ses", "api_base": ses_server.url, "region": ses_server.region}
+    _, _report, counts = sender.send(1, delivery=delivery)
+    assert counts["sent"] == 0 and ses_server.received == {}
+    assert "SigV4 signature does not verify" in ses_server.errors[0]
+
+
+def test_outbox_writes_one_eml_per_recipient(sender):
+    _, _report, counts = sender.send(5, delivery={"provider": "outbox"})
+    files = sorted((sender.root / "outbox" / "vol-1-1").glob("*.eml"))
+    assert [f.name for f in files][:2] == ["user0@example.org.eml", "user1@example.org.eml"]
+    assert len(files) == 5 and counts["sent"] == 5
+    parsed = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert str(parsed["To"]) == "First0 Last0 <user0@example.org>"
+    assert "%%" not in parsed.as_string()
+
+
+def test_dry_run_builds_everything_and_changes_nothing(sender, postmark):
+    job = sender.job(700, delivery={"provider": "postmark", "api_base": postmark.url}, dry_run=True)
+    job.plan()
+    report = job.run()
+    job.close()
+    assert report.requests == 2 and report.bytes > 700 * 200
+    assert postmark.requests == 0
+    from newsletter.send.ledger import Ledger, connect
+
+    assert Ledger(connect(sender.workspace.state_dir), "vol-1-1").counts()["pending"] == 0
+
+
+@pytest.mark.parametrize("name", ["postmark", "resend"])
+def test_compiled_json_equals_personalize(sender, name):
+    """The fast JSON path produces exactly what personalize() gives, escaping included."""
+    from newsletter.render.message import personalize
+    from newsletter.send.job import make_provider
+    from newsletter.send.providers.base import Batch
+    from newsletter.send.subscribers import Recipient
+
+    message = sample_message()
+    provider = make_provider(sender.workspace, sender.series(provider=name), message)
+    odd = 'A "quoted" <b>name</b> & \\ back\nslash \u2028 日本'
+    values = {
+        "email": "a@example.org",
+        "name": odd,
+        "first_name": odd,
+        "unsubscribe_url": "https://x.example.org/u?a=1&b=2",
+    }
+    recipient = Recipient("a@example.org", 2, values)
+    (item,) = json.loads(provider.prepare(Batch("b", [recipient])).content)
+    personal = personalize(message, values)
+    keys = (
+        ("Subject", "HtmlBody", "TextBody") if name == "postmark" else ("subject", "html", "text")
+    )
+    assert [item[k] for k in keys] == [personal.subject, personal.html, personal.text]
+    headers = item["Headers"] if name == "postmark" else item["headers"]
+    if name == "postmark":
+        headers = {h["Name"]: h["Value"] for h in headers}
+    assert headers == personal.headers
+    to = item["To"] if name == "postmark" else item["to"][0]
+    assert email.utils.parseaddr(to) == (personal.to_name, "a@example.org")

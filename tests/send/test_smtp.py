@@ -1,0 +1,146 @@
+"""SMTP delivery against a real aiosmtpd server: plain, STARTTLS with login, refusals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import ssl
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sendkit import free_port
+
+
+class Mailbox:
+    """An aiosmtpd handler that keeps every message and refuses one address."""
+
+    def __init__(self):
+        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
+        self.sessions: set[int] = set()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("refused@"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((list(envelope.rcpt_tos), parsed))
+        self.sessions.add(id(session))
+        return "250 Message accepted for delivery"
+
+
+def self_signed(tmp_path):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def check_login(server, session, envelope, mechanism, auth_data):
+    ok = (
+        isinstance(auth_data, LoginPassword)
+        and auth_data.login == b"editor"
+        and (auth_data.password == b"smtp-test-password")
+    )
+    return AuthResult(success=ok, handled=False)  # False: aiosmtpd answers 535 itself
+
+
+@pytest.fixture
+def smtp_plain():
+    handler, port = Mailbox(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+def test_plain_smtp_one_message_each_connection_reused(sender, smtp_plain, monkeypatch):
+    handler, port = smtp_plain
+    monkeypatch.delenv("SMTP_USERNAME", raising=False)
+    delivery = {
+        "provider": "smtp",
+        "concurrency": 1,
+        "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
+    }
+    _, report, counts = sender.send(6, delivery=delivery, extra="refused@example.org,R,,\n")
+    assert counts["sent"] == 6 and counts["failed"] == 1
+    assert "550 5.1.1 No such user here" in next(iter(report.reasons))
+    assert sorted(rcpt[0] for rcpt, _ in handler.messages) == sorted(
+        f"user{i}@example.org" for i in range(6)
+    )
+    assert len(handler.sessions) == 1  # one connection for all messages
+    _, message = handler.messages[0]
+    assert message["List-Unsubscribe"].startswith("<https://digest.example.org/unsubscribe/")
+    assert message["Subject"] == "Test Digest Vol 1.1 for First0"
+
+
+def test_starttls_with_login_from_the_environment(sender, tmp_path, monkeypatch):
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler, port = Mailbox(), free_port()
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=context,
+        require_starttls=True,
+        authenticator=check_login,
+        auth_require_tls=True,
+    )
+    controller.start()
+    try:
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trust our self-signed server
+        monkeypatch.setenv("SMTP_USERNAME", "editor")
+        monkeypatch.setenv("SMTP_PASSWORD", "smtp-test-password")
+        delivery = {
+            "provider": "smtp",
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "starttls"},
+        }
+        _, report, counts = sender.send(3, delivery=delivery)
+        assert counts["sent"] == 3 and len(handler.messages) == 3
+        monkeypatch.setenv("SMTP_PASSWORD", "wrong")
+        job = sender.job(1, delivery=delivery, list_path=tmp_path / "other.csv")
+        (tmp_path / "other.csv").write_text("email\nnew@example.org\n")
+        job.plan()
+        report = job.run()
+        pending = job.ledger.counts()["pending"]
+        job.close()
+        assert "535" in report.error and pending == 1  # nothing sent, nothing lost
+        assert "smtp-test-password" not in report.error and "wrong" not in report.error
+    finally:
+        controller.stop()
