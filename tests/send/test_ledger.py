@@ -62,6 +62,17 @@ def test_recover_turns_inflight_into_unknown(ledger, tmp_path):
     assert ledger.unknown_batches() == {"b1": 2}
 
 
+def test_inflight_is_committed_fully_synced_and_results_in_one_go(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 3))
+    keys = ["user0@example.org", "user1@example.org", "user2@example.org"]
+    ledger.mark_inflight(keys, "b1", "postmark")
+    assert ledger.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again after
+    ledger.mark_sent([(keys[0], "id-0")])
+    ledger.mark_failed([(keys[1], "406: inactive"), (keys[2], "300: invalid")])
+    assert ledger.counts()["sent"] == 1 and ledger.counts()["failed"] == 2
+    assert sorted(ledger.reasons()) == [("300: invalid", 1), ("406: inactive", 1)]
+
+
 def test_entries_follow_the_list_order_across_chunks(ledger, tmp_path):
     plan(ledger, write_list(tmp_path / "l.csv", 25))
     lines = [e.line for e in ledger.entries(["pending"], chunk=4)]

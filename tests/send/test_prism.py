@@ -19,12 +19,34 @@ from newsletter.send.providers.sendgrid import SendGridProvider
 from newsletter.send.subscribers import Recipient
 
 
+class Tee(httpx.SyncByteStream):
+    """A request body passed on to the wire as it is (streamed or not), and kept."""
+
+    def __init__(self, stream):
+        self.stream, self.sent = stream, bytearray()
+
+    def __iter__(self):
+        for chunk in self.stream:
+            self.sent += chunk
+            yield chunk
+
+
+class TeeTransport(httpx.HTTPTransport):
+    """The real transport, keeping a copy of each request body it writes."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.stream = Tee(request.stream)
+        return super().handle_request(request)
+
+
 class Recorder:
     """An httpx client that keeps every exchange with Prism for the test to inspect."""
 
     def __init__(self):
         self.exchanges: list[tuple[int, str | None, bytes]] = []
-        self.client = httpx.Client(event_hooks={"response": [self.keep]}, timeout=30)
+        self.client = httpx.Client(
+            transport=TeeTransport(), event_hooks={"response": [self.keep]}, timeout=30
+        )
 
     def keep(self, response: httpx.Response) -> None:
         response.read()
@@ -32,7 +54,8 @@ class Recorder:
         if violations is None and "problem+json" in response.headers.get("content-type", ""):
             # No 4xx in the document: Prism puts the violations in its problem report.
             violations = json.dumps(response.json().get("validation")) or None
-        self.exchanges.append((response.status_code, violations, response.request.content))
+        sent = bytes(response.request.stream.sent)
+        self.exchanges.append((response.status_code, violations, sent))
 
     def assert_all_valid(self) -> None:
         assert self.exchanges, "no request reached Prism"

@@ -139,22 +139,32 @@ def test_compiled_json_equals_personalize(sender, name):
     message = sample_message()
     provider = make_provider(sender.workspace, sender.series(provider=name), message)
     odd = 'A "quoted" <b>name</b> & \\ back\nslash \u2028 日本'
-    values = {
-        "email": "a@example.org",
-        "name": odd,
-        "first_name": odd,
-        "unsubscribe_url": "https://x.example.org/u?a=1&b=2",
-    }
-    recipient = Recipient("a@example.org", 2, values)
-    (item,) = json.loads(provider.prepare(Batch("b", [recipient])).content)
-    personal = personalize(message, values)
-    keys = (
-        ("Subject", "HtmlBody", "TextBody") if name == "postmark" else ("subject", "html", "text")
-    )
-    assert [item[k] for k in keys] == [personal.subject, personal.html, personal.text]
-    headers = item["Headers"] if name == "postmark" else item["headers"]
-    if name == "postmark":
-        headers = {h["Name"]: h["Value"] for h in headers}
-    assert headers == personal.headers
-    to = item["To"] if name == "postmark" else item["to"][0]
-    assert email.utils.parseaddr(to) == (personal.to_name, "a@example.org")
+    people = [
+        {
+            "email": "a@example.org",
+            "name": odd,
+            "first_name": odd,
+            "unsubscribe_url": "https://x.example.org/u?a=1&b=2",
+        },
+        {"email": "b@example.org", "name": "", "first_name": "Bé", "unsubscribe_url": "u"},
+    ]
+    batch = Batch("b", [Recipient(v["email"], i, v) for i, v in enumerate(people, 2)])
+    call = provider.prepare(batch)
+    streamed = list(call.body)  # what goes on the wire, one chunk per message
+    assert len(streamed) == 3 and b"".join(streamed) == call.content
+    assert len(call.body) == len(call.content) == provider.size(call)
+    assert list(call.body) == streamed  # a retry sends the same bytes again
+    items = json.loads(call.content)
+    assert len(items) == 2
+    for item, values in zip(items, people, strict=True):
+        personal = personalize(message, values)
+        keys = ("Subject", "HtmlBody", "TextBody")
+        if name == "resend":
+            keys = ("subject", "html", "text")
+        assert [item[k] for k in keys] == [personal.subject, personal.html, personal.text]
+        headers = item["Headers"] if name == "postmark" else item["headers"]
+        if name == "postmark":
+            headers = {h["Name"]: h["Value"] for h in headers}
+        assert headers == personal.headers
+        to = item["To"] if name == "postmark" else item["to"][0]
+        assert email.utils.parseaddr(to) == (personal.to_name, values["email"])

@@ -96,3 +96,32 @@ def test_field_names_become_tokens():
     assert field_name("First Name") == "first_name"
     assert field_name("Company (legal)") == "company_legal"
     assert field_name("2nd city") == "f_2nd_city"
+
+
+def _edge_addresses() -> list[str]:
+    """Return addresses near every edge of the plain-ASCII fast path, valid and not."""
+    locals_ = [
+        "a", "Ana.Ito", "a+tag", "a_b-c%d", "x" * 64, "x" * 65, ".a", "a.", "a..b", "a b",
+        "Postmaster", "ABUSE", "noreply", '"quoted"', "ünï", "a/b", "a'b", "a!b", "a=b", "",
+    ]  # fmt: skip
+    domains = [
+        "example.org", "Example.ORG", "a-b.example.org", "-a.example.org", "a-.example.org",
+        "localhost", "x.local", "x.test", "example.invalid", "x.onion", "1.2.3.4", "x.123",
+        "xn--bcher-kva.example", "a--b.example.org", ("l" * 63) + ".org", ("l" * 64) + ".org",
+        ".".join(["abcdefghi"] * 25) + ".org", "example.org.", "ex_ample.org", "[127.0.0.1]",
+        "bücher.example", "", "x", "x.y",
+    ]  # fmt: skip
+    return [f"{lp}@{d}" for lp in locals_ for d in domains] + ["no-at-sign", "a@b@example.org"]
+
+
+@pytest.mark.parametrize("address", _edge_addresses())
+def test_fast_address_check_agrees_with_email_validator(address):
+    """The cached fast path gives email-validator's verdict and normalisation, every time."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        expected = (validate_email(address, check_deliverability=False).normalized, "")
+    except EmailNotValidError as exc:
+        expected = (None, str(exc))
+    assert check_address(address) == expected
+    assert check_address(address) == expected  # again, from the cache

@@ -37,3 +37,17 @@ def test_secret_is_required_except_for_the_outbox(monkeypatch):
 def test_no_base_url_is_a_clear_error():
     with pytest.raises(SendError, match="base_url"):
         Unsubscribe(None, "l", "secret").url("a@example.org")
+
+
+@pytest.mark.parametrize(
+    "email", ["a@example.org", "Ana.Ito+news@Example.org", "o'neil@example.org", "üni@bücher.de"]
+)
+def test_url_is_the_urlencoded_query(email):
+    from urllib.parse import urlencode
+
+    from newsletter.send.unsubscribe import sign
+
+    links = Unsubscribe("https://x.example.org/", "a list&co", "k" * 32)
+    token = sign("k" * 32, "a list&co", email)
+    query = urlencode({"list": "a list&co", "email": email, "token": token})
+    assert links.url(email) == f"https://x.example.org/unsubscribe/?{query}"

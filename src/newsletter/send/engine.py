@@ -56,21 +56,31 @@ class Report:
 
 
 class RateLimiter:
-    """Space calls at most `rate` per second across threads; pause all on a 429."""
+    """Start calls at most `rate` per second across threads, evenly; pause all on a 429.
+
+    Each call starts at least 1/rate after the one before, counted from when that call
+    really started (the clock starts at the first call). Reserving slots on a timetable
+    instead let calls whose thread was late go out together to catch up, and a provider
+    counting per second (or a token bucket with a burst of 2) answered the bunch with 429s
+    and a pause of a second or more; here a late call's slot is lost instead, which costs
+    far less. No burst is ever sent, so the provider never sees more than `rate` a second.
+    """
 
     def __init__(self, rate: float | None):
         self.interval = 1.0 / rate if rate else 0.0
-        self.next = time.monotonic()
+        self.next = 0.0  # no call starts before this (monotonic seconds)
         self.lock = threading.Lock()
 
     def acquire(self) -> None:
-        """Wait for this call's slot."""
-        with self.lock:
-            now = time.monotonic()
-            slot = max(now, self.next)
-            self.next = slot + self.interval
-        if slot > now:
-            time.sleep(slot - now)
+        """Wait until this call may start."""
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                wait = self.next - now
+                if wait <= 0:
+                    self.next = now + self.interval
+                    return
+            time.sleep(wait)  # then check again: another thread may have taken the slot
 
     def pause(self, seconds: float) -> None:
         """Hold every call back for seconds (the provider asked us to)."""
@@ -158,6 +168,7 @@ class Engine:
     def run(self, batches: Iterable[Batch]) -> Report:
         """Send every batch; return the report (stops early on Ctrl-C or a fatal error)."""
         started = time.monotonic()
+        self.provider.open()
         jobs: queue.Queue = queue.Queue()
         results: queue.Queue = queue.Queue()
         workers = [
@@ -166,12 +177,19 @@ class Engine:
         ]
         for worker in workers:
             worker.start()
-        inflight: dict[str, Batch] = {}
+        inflight: dict[str, Batch] = {}  # marked in flight, results not yet recorded
+        busy = 0  # batches a worker has and has not answered for
+        answered: list[tuple] = []  # results in hand, recorded once the next batch is out
         restore = self._trap_signals()
         try:
-            for batch in batches:
-                while len(inflight) >= len(workers):
-                    self._record(inflight, *results.get())
+            for batch in batches:  # the next batch is built while every worker is busy
+                while busy >= len(workers):
+                    result = results.get()
+                    busy -= 1
+                    if result[1] == "done":  # nothing in it stops the run: record it later
+                        answered.append(result)
+                    else:
+                        self._record(inflight, *result)
                 if self.stopping.is_set():
                     break
                 self.ledger.mark_inflight(
@@ -179,9 +197,17 @@ class Engine:
                 )
                 inflight[batch.id] = batch
                 jobs.put(batch)
+                busy += 1
+                # The free worker has its next batch: now the ledger can take the answers.
+                while answered:
+                    self._record(inflight, *answered.pop())
+            while answered:
+                self._record(inflight, *answered.pop())
             while inflight:
                 self._record(inflight, *results.get())
         except KeyboardInterrupt:  # the second Ctrl-C: abandon what is in flight
+            while answered:  # these did come back: record what the provider said
+                self._record(inflight, *answered.pop())
             for batch in inflight.values():
                 keys = [r.key for r in batch.recipients]
                 self.ledger.mark(keys, "unknown", "abandoned in flight by a second Ctrl-C")
@@ -207,16 +233,15 @@ class Engine:
             answered = {o.key for o in detail.outcomes}
             missing = [k for k in keys if k not in answered]
             self.ledger.mark_sent(sent)
-            for key, reason in failed:
-                self.ledger.mark([key], "failed", reason)
+            if failed:
+                self.ledger.mark_failed(failed)
+            for _, reason in failed:
                 report.reasons[reason] = report.reasons.get(reason, 0) + 1
             if missing:
                 self.ledger.mark(missing, "unknown", "the provider's answer did not mention it")
             report.sent += len(sent)
             report.failed += len(failed)
             report.unknown += len(missing)
-            if detail.pause:
-                self.limiter.pause(detail.pause)
         elif kind == "failed":
             self.ledger.mark(keys, "failed", detail)
             report.failed += len(keys)
@@ -273,7 +298,10 @@ class Engine:
                 self.report.requests += 1
                 self.report.bytes += provider.size(payload)
             try:
-                return "done", provider.deliver(batch, payload)
+                reply = provider.deliver(batch, payload)
+                if reply.pause:  # the provider's rate limit is used up: hold every call
+                    self.limiter.pause(reply.pause)
+                return "done", reply
             except Retryable as exc:
                 if exc.retry_after:
                     self.limiter.pause(exc.retry_after)

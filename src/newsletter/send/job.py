@@ -188,6 +188,9 @@ class Scratch:
     def mark_sent(self, results) -> None:
         pass
 
+    def mark_failed(self, results) -> None:
+        pass
+
     def mark(self, keys, state, reason=None) -> None:
         pass
 

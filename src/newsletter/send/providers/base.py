@@ -27,8 +27,11 @@ from typing import Any, ClassVar
 from newsletter.errors import SendError
 from newsletter.model import Delivery
 from newsletter.render.message import TOKEN, PersonalMessage, RenderedMessage, personalize
+from newsletter.send.providers.jsonbody import JsonArray, JsonPart, JsonTemplate, dumps
 from newsletter.send.subscribers import Recipient
 
+# The slot of a JSON template that holds the recipient's To: mailbox (no field has capitals).
+MAILBOX = "To:"
 # How long to honour a Retry-After at most: beyond this a provider is telling us to stop.
 MAX_RETRY_AFTER = 600.0
 
@@ -145,39 +148,9 @@ def _html(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def dumps(value: Any) -> str:
-    """Return compact JSON (UTF-8 kept as is, as every provider accepts)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-class JsonPart:
-    """A message part compiled once into JSON, tokens filled per recipient.
-
-    Escaping a 30 kB HTML body as JSON for each of 500 recipients of a batch dominated the
-    send; here the static text is escaped once and only the values are escaped per
-    recipient. The result equals dumps(personalize(...).html) (the tests hold it to that).
-    """
-
-    def __init__(self, template: str, escape: Callable[[str], str] | None = None):
-        pieces = TOKEN.split(template)  # static, name, static, name, ..., static
-        self.static = [dumps(piece)[1:-1] for piece in pieces[0::2]]
-        self.names = pieces[1::2]
-        self.escape = escape
-
-    def render(self, values: Mapping[str, str]) -> str:
-        """Return the part as a JSON string literal, quotes included."""
-        out = ['"', self.static[0]]
-        for name, static in zip(self.names, self.static[1:], strict=True):
-            value = str(values.get(name, "") or "")
-            out.append(dumps(self.escape(value) if self.escape else value)[1:-1])
-            out.append(static)
-        out.append('"')
-        return "".join(out)
-
-
 @dataclass(frozen=True)
 class CompiledMessage:
-    """The parts of a message compiled for JSON payloads (see JsonPart)."""
+    """The parts of a message compiled for JSON payloads (see jsonbody.JsonPart)."""
 
     subject: JsonPart
     html: JsonPart
@@ -255,6 +228,31 @@ class Provider:
         """Return the message compiled for JSON payloads, once."""
         return CompiledMessage.of(self.message)
 
+    def json_message(
+        self, fixed: dict[str, str], names: tuple[str, str, str, str], to_list: bool = False
+    ) -> JsonTemplate:
+        """Start one message of a batch as JSON: fixed fields, then to, subject, html, text.
+
+        names: the provider's names of those four; to_list: the address goes in a list.
+        """
+        to, subject, html_name, text = names
+        parts = self.compiled
+        item = JsonTemplate().text("{" + dumps(fixed)[1:-1] + f",{dumps(to)}:")
+        item.text("[" if to_list else "").value(MAILBOX).text("]" if to_list else "")
+        for name, part in ((subject, parts.subject), (html_name, parts.html), (text, parts.text)):
+            item.text(f",{dumps(name)}:").part(part)
+        return item
+
+    def json_copies(self, template: JsonTemplate, batch: Batch) -> JsonArray:
+        """Return the batch as a JSON array of template copies, one per recipient.
+
+        The template's slot MAILBOX is the recipient's To: mailbox.
+        """
+        return JsonArray(
+            template,
+            [template.fill({**r.values, MAILBOX: recipient_mailbox(r)}) for r in batch.recipients],
+        )
+
     def personal(self, recipient: Recipient) -> PersonalMessage:
         """Return one recipient's message, every token filled in."""
         return personalize(self.message, recipient.values)
@@ -271,17 +269,28 @@ class Provider:
         """Send a prepared batch and return one outcome per recipient."""
         raise NotImplementedError
 
+    def open(self) -> None:
+        """Get ready to send, before the first call is paced by the rate limit."""
+
     def close(self) -> None:
         """Release connections."""
 
 
 @dataclass
 class HttpCall:
-    """A prepared HTTP request: signed (where needed) anew on every attempt."""
+    """A prepared HTTP request: signed (where needed) anew on every attempt.
+
+    body: bytes, or a JsonArray written copy by copy as the request goes out.
+    """
 
     url: str
-    content: bytes
+    body: bytes | JsonArray
     headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content(self) -> bytes:
+        """Return the whole body as bytes (for signing and tests; sending streams it)."""
+        return self.body if isinstance(self.body, bytes) else bytes(self.body)
 
 
 class HttpProvider(Provider):
@@ -311,17 +320,23 @@ class HttpProvider(Provider):
             )
         return self._client
 
+    def open(self) -> None:
+        # Building the client (TLS context, certificates) takes tens of milliseconds; done
+        # lazily by the first worker, it held back the first calls, which then reached the
+        # provider together, over its rate limit. (And only one thread builds it now.)
+        _ = self.client
+
     @property
     def timeout(self) -> float:
         return self.settings.timeout
 
     def json_call(self, url: str, data: Any, headers: Mapping[str, str] | None = None) -> HttpCall:
         """Return a call posting data (or JSON bytes already built) as compact UTF-8 JSON."""
-        content = data if isinstance(data, bytes) else dumps(data).encode()
-        return HttpCall(url, content, {"Content-Type": "application/json", **(headers or {})})
+        body = data if isinstance(data, bytes | JsonArray) else dumps(data).encode()
+        return HttpCall(url, body, {"Content-Type": "application/json", **(headers or {})})
 
     def size(self, payload: HttpCall) -> int:
-        return len(payload.content)
+        return len(payload.body)
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         """Return the authentication headers of one attempt."""
@@ -336,8 +351,10 @@ class HttpProvider(Provider):
         import httpx
 
         headers = {"Accept": "application/json", **call.headers, **self.authorize(call)}
+        if not isinstance(call.body, bytes):  # streamed: httpx would send it chunked otherwise
+            headers["Content-Length"] = str(len(call.body))
         try:
-            response = self.client.post(call.url, content=call.content, headers=headers)
+            response = self.client.post(call.url, content=call.body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise Retryable(self.name, f"cannot connect to {self.base}: {exc}") from None
         except (httpx.WriteError, httpx.WriteTimeout) as exc:

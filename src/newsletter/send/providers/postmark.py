@@ -7,14 +7,16 @@ ErrorCode (0 = accepted), in the order of the request. Postmark has no idempoten
 
 from __future__ import annotations
 
+import functools
+
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
     HttpProvider,
+    JsonTemplate,
     Outcome,
     dumps,
     mailbox,
-    recipient_mailbox,
 )
 
 
@@ -25,30 +27,25 @@ class PostmarkProvider(HttpProvider):
     default_rate = 10.0
     credentials = ("POSTMARK_SERVER_TOKEN",)
 
-    def prepare(self, batch: Batch) -> HttpCall:
+    @functools.cached_property
+    def template(self) -> JsonTemplate:
+        """Return one message of the batch as JSON, compiled once."""
         message, parts = self.message, self.compiled
         fixed = {"From": mailbox(message.from_name, message.from_email)}
         if message.reply_to:
             fixed["ReplyTo"] = message.reply_to
         fixed["MessageStream"] = self.settings.message_stream
-        common = dumps(fixed)[1:-1]  # the same in every message of the batch
-        items = []
-        for recipient in batch.recipients:
-            values = recipient.values
-            item = (
-                f'{{{common},"To":{dumps(recipient_mailbox(recipient))},'
-                f'"Subject":{parts.subject.render(values)},'
-                f'"HtmlBody":{parts.html.render(values)},'
-                f'"TextBody":{parts.text.render(values)}'
-            )
-            if parts.headers:
-                headers = ",".join(
-                    f'{{"Name":{dumps(name)},"Value":{part.render(values)}}}'
-                    for name, part in parts.headers.items()
-                )
-                item += f',"Headers":[{headers}]'
-            items.append((item + "}").encode())
-        return self.json_call(f"{self.base}/email/batch", b"[" + b",".join(items) + b"]")
+        item = self.json_message(fixed, ("To", "Subject", "HtmlBody", "TextBody"))
+        if parts.headers:
+            item.text(',"Headers":[')
+            for index, (name, part) in enumerate(parts.headers.items()):
+                item.text(("," if index else "") + f'{{"Name":{dumps(name)},"Value":')
+                item.part(part).text("}")
+            item.text("]")
+        return item.text("}").done()
+
+    def prepare(self, batch: Batch) -> HttpCall:
+        return self.json_call(f"{self.base}/email/batch", self.json_copies(self.template, batch))
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         return {"X-Postmark-Server-Token": self.secret("POSTMARK_SERVER_TOKEN")}

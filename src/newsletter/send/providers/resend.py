@@ -8,14 +8,16 @@ batch left in flight by a crash is resent automatically with the same key. The d
 
 from __future__ import annotations
 
+import functools
+
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
     HttpProvider,
+    JsonTemplate,
     Outcome,
     dumps,
     mailbox,
-    recipient_mailbox,
 )
 
 
@@ -28,29 +30,25 @@ class ResendProvider(HttpProvider):
     idempotent = True
     credentials = ("RESEND_API_KEY",)
 
-    def prepare(self, batch: Batch) -> HttpCall:
+    @functools.cached_property
+    def template(self) -> JsonTemplate:
+        """Return one email of the batch as JSON, compiled once."""
         message, parts = self.message, self.compiled
         fixed = {"from": mailbox(message.from_name, message.from_email)}
         if message.reply_to:
             fixed["reply_to"] = message.reply_to
-        common = dumps(fixed)[1:-1]
-        emails = []
-        for recipient in batch.recipients:
-            values = recipient.values
-            item = (
-                f'{{{common},"to":[{dumps(recipient_mailbox(recipient))}],'
-                f'"subject":{parts.subject.render(values)},'
-                f'"html":{parts.html.render(values)},"text":{parts.text.render(values)}'
-            )
-            if parts.headers:
-                headers = ",".join(
-                    f"{dumps(name)}:{part.render(values)}" for name, part in parts.headers.items()
-                )
-                item += f',"headers":{{{headers}}}'
-            emails.append((item + "}").encode())
+        item = self.json_message(fixed, ("to", "subject", "html", "text"), to_list=True)
+        if parts.headers:
+            item.text(',"headers":{')
+            for index, (name, part) in enumerate(parts.headers.items()):
+                item.text(("," if index else "") + f"{dumps(name)}:").part(part)
+            item.text("}")
+        return item.text("}").done()
+
+    def prepare(self, batch: Batch) -> HttpCall:
         return self.json_call(
             f"{self.base}/emails/batch",
-            b"[" + b",".join(emails) + b"]",
+            self.json_copies(self.template, batch),
             {"Idempotency-Key": batch.idempotency_key},
         )
 
