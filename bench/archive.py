@@ -16,6 +16,7 @@ median rebuild after editing one issue (goal: at least 20x faster than cold).
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import statistics
 import subprocess
@@ -150,8 +151,17 @@ def bench_build(rounds: int, scratch: Path) -> list[Row]:
     cold = time.perf_counter() - start
     edited = workspace.issues_dir / "vol-3-7.yaml"
 
+    words = iter(range(10**6))
+
     def edit_and_build() -> None:
-        edited.write_text(edited.read_text("utf-8") + "\n", encoding="utf-8")
+        # A real edit: the first headline changes, so every output of the issue changes.
+        text = re.sub(
+            r"(?m)^(  - headline: \").*?(\")",
+            rf"\g<1>Edited headline {next(words)}\2",
+            edited.read_text("utf-8"),
+            count=1,
+        )
+        edited.write_text(text, encoding="utf-8")
         build()
 
     incremental = median_time(edit_and_build, rounds)

@@ -19,3 +19,24 @@ export NEWSLETTER_UNSUBSCRIBE_SECRET="${NEWSLETTER_UNSUBSCRIBE_SECRET:-demo-only
 nl suppress add --reason unsubscribe frank.lee@example.org
 nl send vol-2-10 --list subscribers.csv --yes
 nl status vol-2-10 --format json
+echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
+preview_log=$(mktemp)
+"${PYTHON:-python3}" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
+preview_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'previewing at http://[^ ]*' "$preview_log" | cut -d' ' -f3 || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+"${PYTHON:-python3}" - "$url" <<'EOF'
+import sys
+import urllib.request
+
+for part in ("", "text.txt", "state.json"):
+    with urllib.request.urlopen(sys.argv[1] + part, timeout=60) as response:
+        print(f"GET {sys.argv[1] + part}: {response.status} ({len(response.read())} bytes)")
+EOF
+kill -TERM "$preview_pid"  # a background job ignores SIGINT; the preview stops on both
+wait "$preview_pid"
+rm -f "$preview_log"

@@ -13,8 +13,9 @@ from provider_fakes import MailgunServer, PostmarkServer, ResendServer, SesServe
 from newsletter.render.message import RenderedMessage, token
 from tests.helpers import REPO
 
-# In CI the provider documents sit next to the clone: ../shared/provider-specs.
-SPECS = REPO / ".." / "shared" / "provider-specs"
+# The providers' official documents, kept with the tests (see specs/README.md).
+SPECS = Path(__file__).with_name("specs")
+SHARED_SPECS = REPO / ".." / "shared" / "provider-specs"
 PRISM = REPO / "node_modules" / "@stoplight" / "prism-cli" / "dist" / "index.js"
 
 

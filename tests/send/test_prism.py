@@ -11,7 +11,7 @@ import json
 
 import httpx
 import pytest
-from sendkit import sample_message
+from sendkit import SHARED_SPECS, SPECS, sample_message
 
 from newsletter.send.providers.base import Batch, HttpProvider
 from newsletter.send.providers.resend import ResendProvider
@@ -133,3 +133,10 @@ def test_an_invalid_payload_is_refused_by_prism(sender, prism, cls, name):
     ((status, violations, _),) = recorder.exchanges
     assert 400 <= status < 500 and violations, (status, violations)
     assert info.value.status == status
+
+
+@pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="no ../shared beside this clone")
+@pytest.mark.parametrize("name", ["sendgrid_mail_v3.yaml", "resend.yaml"])
+def test_specs_match_shared(name):
+    """The kept copies are the documents the project was given (CI has ../shared)."""
+    assert (SPECS / name).read_bytes() == (SHARED_SPECS / name).read_bytes()

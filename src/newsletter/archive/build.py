@@ -54,10 +54,16 @@ def build_issue(root: str, slug: str, out: str) -> list[Diagnostic]:
 
 
 def _warm() -> None:
-    """Import WeasyPrint in a worker (about 0.4 s) while the parent still loads issues."""
+    """Import the renderers in a worker while the parent still loads the issues.
+
+    WeasyPrint alone takes about 0.6 s to import (it parses Pango's C declarations
+    with cffi); a one-issue rebuild would otherwise wait for it after the loading.
+    """
+    from newsletter.render.email import _import_premailer
     from newsletter.render.pdf import import_weasyprint
 
     import_weasyprint()
+    _import_premailer()
 
 
 def _warm_pool(jobs: int) -> ProcessPoolExecutor:

@@ -4,6 +4,7 @@ from newsletter.cli import (  # noqa: F401  (each registers its commands)
     archive,
     doctor,
     drafting,
+    preview,
     render,
     send,
 )
