@@ -165,6 +165,16 @@ def test_rebuild_renders_only_what_changed(tmp_path: Path) -> None:
     assert "Own footer" in (workspace.root / "site/vol-3-8/index.html").read_text("utf-8")
 
 
+def test_warnings_of_unchanged_issues_are_counted_not_repeated(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    first = run_cli("build", "-j", "1", cwd=workspace.root)
+    assert "issues/vol-2-10.yaml:24:14: warning: items[1].summary" in first.stderr
+    again = run_cli("build", "-j", "1", cwd=workspace.root)
+    assert again.returncode == 0
+    assert "warning: items[1].summary" not in again.stderr
+    assert "2 warnings in unchanged issues ('newsletter check' lists them)" in again.stderr
+
+
 def test_removed_issue_leaves_the_site(tmp_path: Path) -> None:
     workspace = _workspace(tmp_path)
     build_site(workspace, jobs=1)

@@ -34,6 +34,7 @@ class BuildReport:
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    unchanged_warnings: int = 0  # warnings of issues not rebuilt: `newsletter check` lists them
     seconds: float = 0.0
 
 
@@ -184,7 +185,6 @@ def build_site(
         if pool:
             pool.shutdown(cancel_futures=True)
         raise BuildError("fix these problems before building the archive", diagnostics)
-    report = BuildReport(diagnostics=list(diagnostics))
     manifest = {} if force else _read_manifest(out)
     shared = shared_fingerprint(workspace)
     wanted = {i.slug: issue_fingerprint(workspace, series, i, shared) for i in issues}
@@ -193,6 +193,11 @@ def build_site(
         for s, fp in wanted.items()
         if manifest.get(s) != fp or not (out / s / "index.html").is_file()
     ]
+    # In an archive of hundreds, repeating every old issue's warnings on each build buries
+    # the ones about the issue just edited; those of unchanged issues are only counted.
+    quiet = {i.source.path for i in issues if i.slug not in stale}
+    report = BuildReport(diagnostics=[d for d in diagnostics if d.path not in quiet])
+    report.unchanged_warnings = len(diagnostics) - len(report.diagnostics)
     report.unchanged = sorted(set(wanted) - set(stale))
     if on_plan:
         on_plan(len(stale))

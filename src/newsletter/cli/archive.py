@@ -71,3 +71,8 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool) -> N
         + (f", {len(report.removed)} removed" if report.removed else "")
         + f" in {report.seconds:.1f} s -> {target}/index.html"
     )
+    if report.unchanged_warnings:
+        ui.show_note(
+            f"{ui.plural(report.unchanged_warnings, 'warning')} in unchanged issues "
+            "('newsletter check' lists them)"
+        )
