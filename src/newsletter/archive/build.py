@@ -60,11 +60,11 @@ def _warm() -> None:
     WeasyPrint alone takes about 0.6 s to import (it parses Pango's C declarations
     with cffi); a one-issue rebuild would otherwise wait for it after the loading.
     """
-    from newsletter.render.email import _import_premailer
+    from newsletter.render.email import import_premailer
     from newsletter.render.pdf import import_weasyprint
 
     import_weasyprint()
-    _import_premailer()
+    import_premailer()
 
 
 def _warm_pool(jobs: int) -> ProcessPoolExecutor:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.loader import LoadedIssue
 from newsletter.model import Series
+from newsletter.render.email import long_date
 from newsletter.render.templates import render_template
 from newsletter.workspace import Workspace
 
@@ -39,6 +40,7 @@ def index_html(workspace: Workspace, series: Series, issues: list[LoadedIssue]) 
             "slug": i.slug,
             "title": i.issue.title,
             "date": i.issue.date,
+            "shown_date": long_date(i.issue.date),
             "label": i.issue.label,
             "count": _count(i.issue),
             "volume": i.issue.volume,

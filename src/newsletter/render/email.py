@@ -151,7 +151,7 @@ def _quiet_cssutils() -> None:
     cssutils.ser.prefs.useMinified()  # inlined declarations without spaces: smaller email
 
 
-def _import_premailer():
+def import_premailer():
     """Import premailer's Premailer class without importing requests.
 
     premailer imports requests only to fetch external stylesheets, which we never
@@ -174,7 +174,7 @@ def inline_css(html: str, css: str) -> str:
     """Inline css into the HTML's style attributes, leaving its own <style> blocks as they are."""
     if not css.strip():
         return html
-    Premailer = _import_premailer()
+    Premailer = import_premailer()
 
     _quiet_cssutils()
     marked = _STYLE_TAG.sub('<style data-premailer="ignore"', html)

@@ -8,7 +8,6 @@ relative to `asset_base` (the workspace root by default, as the PDF renderer see
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -16,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from newsletter import markup
+from newsletter.render.email import long_date
 from newsletter.render.templates import environment, render_template
+from newsletter.render.urls import Urls
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -184,9 +185,7 @@ def split_credit(caption: str) -> tuple[str, str]:
 
 def asset(src: str, base: str) -> str:
     """Return the address of an image: http(s) as is, workspace paths under base."""
-    if src.startswith(("http://", "https://")):
-        return src
-    return f"{base.rstrip('/')}/{src}" if base else src
+    return Urls(base or None).asset(src)
 
 
 def figure(image: Image | None, base: str) -> Figure | None:
@@ -194,11 +193,6 @@ def figure(image: Image | None, base: str) -> Figure | None:
     if image is None:
         return None
     return Figure(asset(image.src, base), image.alt, image.caption or "", image.credit or "")
-
-
-def long_date(day: dt.date) -> str:
-    """Return a date as printed on the masthead, e.g. 'June 1, 2023'."""
-    return f"{day:%B} {day.day}, {day.year}"
 
 
 def css_string(value: str) -> Markup:
