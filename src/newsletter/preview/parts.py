@@ -42,15 +42,6 @@ ASSET_SUFFIXES = frozenset(
         ".otf",
     ]
 )
-# A reader the preview pretends to be, so that %%first_name%% shows as a name, not a hole.
-SAMPLE_READER = {
-    "email": "reader@example.org",
-    "name": "Alex Reader",
-    "first_name": "Alex",
-    "last_name": "Reader",
-    "unsubscribe_url": "#unsubscribe",
-}
-
 T = TypeVar("T")
 
 
@@ -101,13 +92,14 @@ def render_parts(workspace: Workspace, slug: str) -> Parts:
     """Render an issue with the real renderers (email, text, print, PDF)."""
     from newsletter.loader import require_issue
     from newsletter.render.email import size_diagnostics
-    from newsletter.render.message import personalize, render_message
+    from newsletter.render.message import render_message
+    from newsletter.render.mime import sample
 
     series, loaded, diagnostics = require_issue(workspace, slug)
     message = render_message(workspace, series, loaded)  # RenderError over Gmail's limit
     diagnostics += size_diagnostics(message.html, loaded)  # a warning when close to it
-    values = {name: f"[{name}]" for name in message.fields()} | SAMPLE_READER
-    personal = personalize(message, values)
+    # The example reader `newsletter render` writes for, so the preview shows those files.
+    personal = sample(message, series.base_url)
     return Parts(
         slug=slug,
         subject=personal.subject,
