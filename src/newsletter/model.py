@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from newsletter import markup
+from newsletter.send.names import Provider
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -148,9 +149,6 @@ class Brand(Strict):
         "#1f4e79", description="Accent colour as #rgb or #rrggbb."
     )
     logo: ImageSource | None = Field(None, description="Workspace path or http(s) URL of the logo.")
-
-
-Provider = Literal["outbox", "smtp", "postmark", "sendgrid", "mailgun", "resend", "ses"]
 
 
 class Smtp(Strict):

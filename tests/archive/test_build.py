@@ -231,3 +231,59 @@ def test_manifest_records_what_was_built(tmp_path: Path) -> None:
     build_site(workspace, jobs=1)
     manifest = (workspace.root / "site" / MANIFEST).read_text("utf-8")
     assert all(slug in manifest for slug in SLUGS)
+
+
+def test_parallel_rebuild_of_one_edited_issue(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=2)
+    issue = workspace.issues_dir / "vol-2-10.yaml"
+    text = issue.read_text("utf-8").replace("Biden-Kishida discuss", "Biden and Kishida weigh")
+    issue.write_text(text, "utf-8")
+    report = build_site(workspace, jobs=2)
+    assert report.built == ["vol-2-10"] and report.unchanged == ["vol-3-8"]
+    text = subprocess.run(
+        ["pdftotext", str(workspace.root / "site/vol-2-10/vol-2-10.pdf"), "-"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "Biden and Kishida weigh" in text
+
+
+def test_output_deleted_by_hand_is_rebuilt(tmp_path: Path) -> None:
+    """No input changed, so no worker was warmed: the build must still print the PDF."""
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=2)
+    pdf = workspace.root / "site/vol-3-8/vol-3-8.pdf"
+    pdf.unlink()
+    assert build_site(workspace, jobs=2).built == ["vol-3-8"]
+    assert pdf.read_bytes().startswith(b"%PDF-")
+
+
+def test_a_pdf_that_cannot_be_written_fails_only_its_issue(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=2)
+    pdf = workspace.root / "site/vol-2-10/vol-2-10.pdf"
+    pdf.unlink()
+    pdf.mkdir()  # a folder where the PDF goes: writing it fails in the worker
+    with pytest.raises(BuildError, match=r"1 issue\(s\) failed to build: vol-2-10") as caught:
+        build_site(workspace, jobs=2, force=True)
+    assert any("cannot write" in d.message and "vol-2-10.pdf" in d.message
+               for d in caught.value.diagnostics)  # fmt: skip
+    manifest = (workspace.root / "site" / MANIFEST).read_text("utf-8")
+    assert "vol-3-8" in manifest and "vol-2-10" not in manifest
+
+
+def test_stale_guess_counts_edited_issues_and_gives_up_on_shared_inputs(tmp_path: Path) -> None:
+    import os
+
+    from newsletter.archive.build import _stale_guess
+
+    workspace = _workspace(tmp_path)
+    out = workspace.root / "site"
+    assert _stale_guess(workspace, out) is None  # never built: everything
+    build_site(workspace, jobs=1)
+    assert _stale_guess(workspace, out) == 0
+    later = (out / MANIFEST).stat().st_mtime + 5
+    os.utime(workspace.issues_dir / "vol-3-8.yaml", (later, later))
+    assert _stale_guess(workspace, out) == 1
+    os.utime(workspace.config_path, (later, later))
+    assert _stale_guess(workspace, out) is None

@@ -197,3 +197,16 @@ def test_garbage_never_gives_a_traceback(space, content):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert re.search(r"^issues/vol-1-1\.yaml:\d+:\d+: error: ", result.stderr, re.M)
+
+
+def test_cli_starts_without_pydantic_or_renderers() -> None:
+    """Commands import what they need; `build` forks its PDF workers before pydantic loads."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, newsletter.cli; "
+        "print(sorted({'pydantic', 'jinja2', 'weasyprint'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

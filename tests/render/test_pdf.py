@@ -207,3 +207,55 @@ def test_files_outside_the_workspace_are_not_read(tmp_path):
     with pikepdf.open(tmp_path / "x.pdf") as pdf:
         images = [k for page in pdf.pages for k in page.get_images()]
     assert images == []
+
+
+def test_weasyprint_loads_without_compiler_probes() -> None:
+    """WeasyPrint's library names made ctypes run ldconfig, gcc and ld per miss (~30 runs)."""
+    import sys
+
+    probe = (
+        "import subprocess\n"
+        "runs = []\n"
+        "original = subprocess.Popen.__init__\n"
+        "def counted(self, args, *a, **k):\n"
+        "    runs.append(args[0] if isinstance(args, (list, tuple)) else args)\n"
+        "    original(self, args, *a, **k)\n"
+        "subprocess.Popen.__init__ = counted\n"
+        "import ctypes.util\n"
+        "lookup = ctypes.util.find_library\n"
+        "from newsletter.render.pdf import import_weasyprint\n"
+        "weasyprint = import_weasyprint()\n"
+        "from weasyprint.text.ffi import pango\n"
+        "assert pango.pango_version() > 0\n"
+        "assert ctypes.util.find_library is lookup, 'lookup not restored'\n"
+        "print(len(runs), *runs)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    count, *programs = done.stdout.split()
+    assert int(count) <= 1 and all(p.endswith("ldconfig") for p in programs), done.stdout
+
+
+def test_library_lookup_answers_from_the_ldconfig_cache() -> None:
+    import ctypes.util
+
+    from newsletter.render.pdf import _libraries_from_ldconfig
+
+    original = ctypes.util.find_library
+    with _libraries_from_ldconfig():
+        assert ctypes.util.find_library("pango-1.0") == "libpango-1.0.so.0"
+        assert ctypes.util.find_library("libpango-1.0-0") is None  # a Windows name
+    assert ctypes.util.find_library is original
+
+
+def test_warm_up_prints_quietly_in_memory(tmp_path, monkeypatch, caplog) -> None:
+    import logging
+
+    from newsletter.render.pdf import warm_up
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="weasyprint"):
+        warm_up("en")
+        warm_up("ja")  # a language without a hyphenation dictionary is no error
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not list(tmp_path.iterdir())

@@ -206,3 +206,10 @@ def test_kill_9_mid_run_resumes_without_duplicates_or_silent_losses(ws, postmark
     assert counts["sent"] + counts["unknown"] == total and counts["pending"] == 0
     if unknown:  # the killed batches are reported, not resent behind the user's back
         assert final.returncode == 1 and "unknown" in final.stderr
+
+
+def test_provider_names_match_the_provider_modules() -> None:
+    from newsletter.send.names import PROVIDERS
+    from newsletter.send.providers import MODULES
+
+    assert tuple(MODULES) == PROVIDERS

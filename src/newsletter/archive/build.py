@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.archive.inputs import (
     copy_if_changed,
@@ -17,9 +19,12 @@ from newsletter.archive.inputs import (
     issue_fingerprint,
     shared_fingerprint,
 )
-from newsletter.errors import BuildError, Diagnostic, NewsletterError
-from newsletter.loader import LoadedIssue, load_workspace, require_issue
+from newsletter.errors import BuildError, Diagnostic, NewsletterError, display_path
 from newsletter.workspace import CONFIG_NAME, Workspace
+
+if TYPE_CHECKING:
+    from newsletter.loader import LoadedIssue
+    from newsletter.render.pdf import PdfJob, PdfResult
 
 MANIFEST = ".build-manifest.json"
 
@@ -38,52 +43,51 @@ class BuildReport:
     seconds: float = 0.0
 
 
-def build_issue(root: str, slug: str, out: str) -> list[Diagnostic]:
-    """Write one issue's web page and PDF into out/<slug>/ (runs in a worker process)."""
-    from newsletter.render.pdf import write_issue_pdf
-    from newsletter.render.web import render_web_page
+def _warm(lang: str) -> None:
+    """Ready a worker for printing while the parent still loads the issues.
 
-    workspace = Workspace(Path(root))
-    # Warnings of the issue were reported when the build loaded it; only new ones count here.
-    series, loaded, _warnings = require_issue(workspace, slug, clashes=False)
-    folder = Path(out) / slug
-    folder.mkdir(parents=True, exist_ok=True)
-    page = render_web_page(workspace, series, loaded)
-    (folder / "index.html").write_text(page, encoding="utf-8")
-    _pdf, diagnostics = write_issue_pdf(workspace, series, loaded, Path(out))
-    return diagnostics
-
-
-def _warm() -> None:
-    """Import the renderers in a worker while the parent still loads the issues.
-
-    WeasyPrint alone takes about 0.6 s to import (it parses Pango's C declarations
-    with cffi); a one-issue rebuild would otherwise wait for it after the loading.
+    Importing WeasyPrint and printing a first page (fonts, hyphenation dictionary,
+    cffi types) take about 0.6 s; a one-issue rebuild would otherwise wait for them
+    after the loading.
     """
-    from newsletter.render.email import import_premailer
-    from newsletter.render.pdf import import_weasyprint
+    from newsletter.render.pdf import warm_up
 
-    import_weasyprint()
-    import_premailer()
+    warm_up(lang)
 
 
-def _warm_pool(jobs: int) -> ProcessPoolExecutor:
-    """Start the workers now, each importing WeasyPrint, so a one-issue rebuild waits less."""
-    pool = ProcessPoolExecutor(max_workers=jobs)
-    for _ in range(jobs):
-        pool.submit(_warm)
+def _warm_pool(workspace: Workspace, workers: int) -> ProcessPoolExecutor:
+    """Start workers now, each readying WeasyPrint, so a small rebuild waits less."""
+    # The series language picks the hyphenation dictionary to load; a regex, not the
+    # model, because pydantic is not imported yet (a wrong guess costs only speed).
+    found = re.search(r"(?m)^language:\s*[\"']?([A-Za-z-]+)", _read_text(workspace.config_path))
+    pool = ProcessPoolExecutor(max_workers=workers)
+    for _ in range(workers):
+        pool.submit(_warm, found.group(1) if found else "en")
     return pool
 
 
-def _inputs_touched(workspace: Workspace, out: Path) -> bool:
-    """Return True when a workspace input is newer than the last build (a cheap first guess)."""
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _stale_guess(workspace: Workspace, out: Path) -> int | None:
+    """Guess from file times how many issues need rendering; None means possibly all.
+
+    Only a guess to size the warm pool before loading: on two cores, a spare worker
+    importing WeasyPrint for nothing slows the one that has the edited issue.
+    """
     try:
         built = (out / MANIFEST).stat().st_mtime
     except OSError:
-        return True
-    folders = (workspace.issues_dir, workspace.templates_dir, workspace.root / "images")
-    paths = [workspace.config_path, *(p for f in folders if f.is_dir() for p in f.rglob("*"))]
-    return any(p.stat().st_mtime > built for p in paths if p.is_file())
+        return None
+    folders = (workspace.templates_dir, workspace.root / "images")
+    shared = [workspace.config_path, *(p for f in folders if f.is_dir() for p in f.rglob("*"))]
+    if any(p.stat().st_mtime > built for p in shared if p.is_file()):
+        return None
+    return sum(p.stat().st_mtime > built for p in workspace.issue_paths())
 
 
 def _safe_target(workspace: Workspace, out: Path) -> Path:
@@ -102,61 +106,91 @@ def _read_manifest(out: Path) -> dict[str, str]:
 
 
 class _Rendering:
-    """Render stale issues: worker processes start at once; with one job, in process at finish."""
+    """Render stale issues: pages in this process, PDFs in workers (in process with one job).
 
-    def __init__(
-        self,
-        workspace: Workspace,
-        out: Path,
-        slugs: list[str],
-        jobs: int,
-        progress: Progress | None,
-        pool: ProcessPoolExecutor | None = None,
-    ):
-        self.args = (str(workspace.root), str(out))
-        self.slugs = slugs
+    WeasyPrint is the only slow part, so workers do nothing else: they need no model and
+    no templates, and start printing as soon as the first print HTML is ready.
+    """
+
+    def __init__(self, pool: ProcessPoolExecutor | None, progress: Progress | None):
+        self.pool = pool
         self.progress = progress
         self.failed: list[str] = []
         self.notes: list[Diagnostic] = []
-        self.pool: ProcessPoolExecutor | None = pool
-        self.futures: dict = {}
-        if jobs > 1 and slugs:
-            # Even for one issue: it renders while this process writes the index and feed.
-            self.pool = pool or ProcessPoolExecutor(max_workers=min(jobs, len(slugs)))
-            self.futures = {
-                self.pool.submit(build_issue, self.args[0], s, self.args[1]): s for s in slugs
-            }
+        self.printing: dict[Future, LoadedIssue] = {}
+        self.queued: list[tuple[LoadedIssue, PdfJob]] = []
 
-    def _record(self, slug: str, outcome: list[Diagnostic] | NewsletterError) -> None:
+    def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
+        """Write each issue's web page and hand its print HTML to a worker."""
+        from newsletter.render.pdf import pdf_job, print_pdf
+        from newsletter.render.print import render_print
+        from newsletter.render.web import render_web_page
+
+        for loaded in issues:
+            path = out / loaded.slug / f"{loaded.slug}.pdf"
+            try:
+                page = render_web_page(workspace, series, loaded)
+                job = pdf_job(
+                    render_print(workspace, series, loaded), workspace, series, loaded, path
+                )
+            except NewsletterError as exc:
+                self._record(loaded, exc)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            (path.parent / "index.html").write_text(page, encoding="utf-8")
+            if self.pool is None:
+                self.queued.append((loaded, job))
+            else:
+                self.printing[self.pool.submit(print_pdf, job)] = loaded
+
+    def _record(self, loaded: LoadedIssue, outcome: PdfResult | NewsletterError) -> None:
+        from newsletter.render.pdf import pdf_diagnostics
+
         if isinstance(outcome, NewsletterError):
-            self.failed.append(slug)
-            self.notes.extend(outcome.diagnostics or [Diagnostic(slug, 1, 1, outcome.message)])
+            self.failed.append(loaded.slug)
+            self.notes.extend(
+                outcome.diagnostics
+                or [Diagnostic(display_path(loaded.path), 1, 1, outcome.message)]
+            )
         else:
-            self.notes.extend(outcome)
+            self.notes.extend(pdf_diagnostics(loaded, outcome))
         if self.progress:
-            self.progress(slug)
+            self.progress(loaded.slug)
 
     def finish(self) -> tuple[list[str], list[Diagnostic]]:
-        """Wait for every issue; return the slugs that failed and the diagnostics."""
-        if not self.futures:
+        """Wait for every PDF; return the slugs that failed and the diagnostics."""
+        from newsletter.render.pdf import print_pdf
+
+        try:
+            for loaded, job in self.queued:
+                try:
+                    self._record(loaded, print_pdf(job))
+                except NewsletterError as exc:
+                    self._record(loaded, exc)
+            for future in as_completed(self.printing):
+                try:
+                    self._record(self.printing[future], future.result())
+                except NewsletterError as exc:
+                    self._record(self.printing[future], exc)
+        finally:
             if self.pool is not None:
                 self.pool.shutdown(cancel_futures=True)
-                self.pool = None
-            for slug in self.slugs:
-                try:
-                    self._record(slug, build_issue(self.args[0], slug, self.args[1]))
-                except NewsletterError as exc:
-                    self._record(slug, exc)
-            return self.failed, self.notes
-        try:
-            for future in as_completed(self.futures):
-                try:
-                    self._record(self.futures[future], future.result())
-                except NewsletterError as exc:
-                    self._record(self.futures[future], exc)
-        finally:
-            self.pool.shutdown(cancel_futures=True)
         return self.failed, self.notes
+
+
+def _pool_for(
+    stale: int, jobs: int, warm: ProcessPoolExecutor | None, warmed: int
+) -> ProcessPoolExecutor | None:
+    """Return the pool to print stale PDFs with: the warm one if it is big enough."""
+    workers = min(jobs, stale)
+    if warm is not None:
+        if stale and warmed >= workers:
+            return warm
+        # Nothing to print, or the guess was low (outputs deleted by hand, say): more
+        # workers beat warm ones.
+        warm.shutdown(wait=False, cancel_futures=True)
+    # Even for one issue: it prints while this process writes the index and the feed.
+    return ProcessPoolExecutor(max_workers=workers) if jobs > 1 and stale else None
 
 
 def build_site(
@@ -169,41 +203,42 @@ def build_site(
     on_plan: Callable[[int], None] | None = None,
 ) -> BuildReport:
     """Build every issue into a static site; re-render only issues whose inputs changed."""
-    from newsletter.archive.site import feed_contents, write_feed, write_index
-
     started = time.perf_counter()
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
-    pool = _warm_pool(jobs) if jobs > 1 and (force or _inputs_touched(workspace, out)) else None
+    guess = None if force else _stale_guess(workspace, out)
+    warmed = min(jobs, len(workspace.issue_paths()) if guess is None else guess)
+    pool = _warm_pool(workspace, warmed) if jobs > 1 and warmed else None
     try:
+        # Imported after the workers fork, so they start on WeasyPrint without first
+        # waiting for pydantic and the renderers (about 0.15 s on a one-issue rebuild).
+        from newsletter.archive.site import feed_contents, write_feed, write_index
+        from newsletter.loader import load_workspace
+
         series, issues, diagnostics = load_workspace(workspace)
+        if series is None or any(d.is_error for d in diagnostics):
+            raise BuildError("fix these problems before building the archive", diagnostics)
     except BaseException:
         if pool:
             pool.shutdown(cancel_futures=True)
         raise
-    if series is None or any(d.is_error for d in diagnostics):
-        if pool:
-            pool.shutdown(cancel_futures=True)
-        raise BuildError("fix these problems before building the archive", diagnostics)
     manifest = {} if force else _read_manifest(out)
     shared = shared_fingerprint(workspace)
     wanted = {i.slug: issue_fingerprint(workspace, series, i, shared) for i in issues}
-    stale = [
-        s
-        for s, fp in wanted.items()
-        if manifest.get(s) != fp or not (out / s / "index.html").is_file()
-    ]
+    stale = [i for i in issues if manifest.get(i.slug) != wanted[i.slug] or _missing(out, i.slug)]
+    stale_slugs = {i.slug for i in stale}
     # In an archive of hundreds, repeating every old issue's warnings on each build buries
     # the ones about the issue just edited; those of unchanged issues are only counted.
-    quiet = {i.source.path for i in issues if i.slug not in stale}
+    quiet = {i.source.path for i in issues if i.slug not in stale_slugs}
     report = BuildReport(diagnostics=[d for d in diagnostics if d.path not in quiet])
     report.unchanged_warnings = len(diagnostics) - len(report.diagnostics)
-    report.unchanged = sorted(set(wanted) - set(stale))
+    report.unchanged = sorted(set(wanted) - stale_slugs)
     if on_plan:
         on_plan(len(stale))
     out.mkdir(parents=True, exist_ok=True)
-    rendering = _Rendering(workspace, out, stale, jobs, progress, pool)
+    rendering = _Rendering(_pool_for(len(stale), jobs, pool, warmed), progress)
     try:
+        rendering.start(workspace, series, stale, out)
         _copy_images(workspace, series, issues, out)
         write_index(workspace, series, issues, out)
         contents = feed_contents(workspace, series, issues, wanted)
@@ -211,7 +246,7 @@ def build_site(
         failed, notes = rendering.finish()
     write_feed(series, issues, contents, out)
     report.diagnostics += notes
-    report.built = sorted(set(stale) - set(failed))
+    report.built = sorted(stale_slugs - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
         shutil.rmtree(out / slug, ignore_errors=True)
         report.removed.append(slug)
@@ -223,6 +258,11 @@ def build_site(
             f"{len(failed)} issue(s) failed to build: {', '.join(failed)}", report.diagnostics
         )
     return report
+
+
+def _missing(out: Path, slug: str) -> bool:
+    """Return True when a page or PDF of the issue is gone from the site (deleted by hand)."""
+    return not ((out / slug / "index.html").is_file() and (out / slug / f"{slug}.pdf").is_file())
 
 
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter import __version__, markup
-from newsletter.loader import LoadedIssue
-from newsletter.model import Series
-from newsletter.workspace import Workspace
+
+if TYPE_CHECKING:  # kept out of the import so build workers start before pydantic loads
+    from newsletter.loader import LoadedIssue
+    from newsletter.model import Series
+    from newsletter.workspace import Workspace
 
 
 def image_sources(series: Series, loaded: LoadedIssue) -> list[str]:

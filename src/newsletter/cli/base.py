@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 problems found, 2 usage error, 130 interrupted.
 
 from __future__ import annotations
 
+import gc
 import os
 import traceback
 from pathlib import Path
@@ -83,4 +84,9 @@ def cli(ctx: click.Context, workspace: Path | None) -> None:
 
 def main() -> None:
     """Run the CLI."""
-    cli(prog_name="newsletter")
+    try:
+        cli(prog_name="newsletter")
+    finally:
+        # Spare the interpreter's last garbage collection over everything the command made
+        # (about 0.08 s after loading 200 issues); the process is ending, memory goes anyway.
+        gc.freeze()

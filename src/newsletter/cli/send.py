@@ -10,9 +10,8 @@ import click
 
 from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
-from newsletter.model import Provider
+from newsletter.send.names import PROVIDERS
 
-PROVIDERS = list(Provider.__args__)
 STATES = ("pending", "sent", "failed", "unknown", "suppressed", "invalid")
 
 
@@ -32,7 +31,7 @@ def load_message(workspace, series, loaded):
     help="Subscriber CSV: an email / e-mail / 'Email Address' column, optional names, "
     "other columns as merge fields.",
 )
-@click.option("--provider", type=click.Choice(PROVIDERS), help="Override delivery.provider.")
+@click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @click.option("--dry-run", is_flag=True, help="Build every payload, send nothing.")
 @click.option(
     "--test",

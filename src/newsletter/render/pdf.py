@@ -9,9 +9,16 @@ the image into the workspace (images/) to include it.
 
 from __future__ import annotations
 
+import ctypes.util
 import logging
+import os
 import re
+import shutil
+import struct
+import subprocess
+import sys
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
@@ -79,14 +86,174 @@ def _weasyprint_warnings() -> Iterator[_Collect]:
 
 
 def import_weasyprint():
+    """Return the weasyprint module, importing it once; RenderError if it cannot load."""
+    if (loaded := sys.modules.get("weasyprint")) is not None:
+        return loaded
     try:
-        import weasyprint
-    except (ImportError, OSError) as exc:  # OSError: Pango or HarfBuzz libraries missing
-        raise RenderError(
-            f"cannot write PDF: WeasyPrint is unavailable ({exc}); "
-            "run 'newsletter doctor' to see what to install"
-        ) from None
+        with _libraries_from_ldconfig():
+            import weasyprint
+    except (ImportError, OSError):
+        try:  # ctypes' full search (gcc, ld) may find a library the ldconfig cache lacks
+            import weasyprint
+        except (ImportError, OSError) as exc:  # OSError: Pango or HarfBuzz libraries missing
+            raise RenderError(
+                f"cannot write PDF: WeasyPrint is unavailable ({exc}); "
+                "run 'newsletter doctor' to see what to install"
+            ) from None
     return weasyprint
+
+
+# How `ldconfig -p` names the ABI of this machine (ctypes.util's table; others: "libc6").
+_LDCONFIG_ABI = {
+    "x86_64-64": "libc6,x86-64",
+    "ppc64-64": "libc6,64bit",
+    "sparc64-64": "libc6,64bit",
+    "s390x-64": "libc6,64bit",
+    "ia64-64": "libc6,IA-64",
+}
+
+
+@contextmanager
+def _libraries_from_ldconfig() -> Iterator[None]:
+    """Let ctypes look shared libraries up in the ldconfig cache alone while WeasyPrint loads.
+
+    WeasyPrint tries several names per library, Windows and macOS ones first, and for
+    each miss ctypes.util.find_library runs ldconfig, then gcc, then ld (WeasyPrint
+    issue #1125): about 0.3 s of subprocesses, the largest fixed cost of a one-issue
+    rebuild. One `ldconfig -p` answers every name; a name it lacks falls through to
+    WeasyPrint's next candidate, the file name, which dlopen finds by itself.
+    """
+    listing = _ldconfig_listing() if sys.platform.startswith("linux") else None
+    if listing is None:
+        yield
+        return
+    machine = f"{os.uname().machine}-{struct.calcsize('P') * 8}"
+    abi = re.escape(_LDCONFIG_ABI.get(machine, "libc6"))
+
+    def find_library(name: str) -> str | None:
+        found = re.search(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}", listing)
+        return found.group(1) if found else None
+
+    original, ctypes.util.find_library = ctypes.util.find_library, find_library
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
+def _ldconfig_listing() -> str | None:
+    ldconfig = shutil.which("ldconfig") or "/sbin/ldconfig"
+    try:
+        done = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+# A page using what issues use: margin boxes, page counters, leaders, an image, bold and
+# italic sans and serif text, hyphenation. Printing it loads fonts, the hyphenation
+# dictionary and cffi's parsed types once, before a worker gets its first real issue.
+_WARM_UP = """<html lang="{lang}"><head><style>
+@page {{ size: letter; margin: 1in; @top-left {{ content: "Warm"; }}
+  @bottom-right {{ content: "Page " counter(page) " of " counter(pages); }} }}
+body {{ font-family: "Liberation Sans", sans-serif; }}
+p {{ width: 4em; hyphens: auto; text-align: justify; font-family: "Liberation Serif", serif; }}
+a::after {{ content: leader(".") target-counter(attr(href), page); }}
+</style></head><body><h1>Warm <i>up</i></h1><a href="#p">link</a>
+<figure><img alt="" src="{png}"></figure>
+<p id="p">Hyphenation internationalization <b>bold</b> <i>italic</i></p>
+<ul><li>one</li></ul></body></html>"""
+
+
+_PIXEL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAAAAAA6fptVAAAACklEQVR4nGNgAAAAAgABSK+kcQAAAABJRU5ErkJggg=="
+)
+
+
+def warm_up(lang: str = "en") -> None:
+    """Print a small page in memory, so the next real PDF skips WeasyPrint's one-time loading."""
+    weasyprint = import_weasyprint()
+    with _weasyprint_warnings():
+        document = weasyprint.HTML(string=_WARM_UP.format(lang=lang, png=_PIXEL)).render(
+            pdf_variant=PDF_VARIANT, pdf_tags=True
+        )
+        document.write_pdf(finisher=_archival_fixes, pdf_variant=PDF_VARIANT, pdf_tags=True)
+
+
+@dataclass(frozen=True)
+class PdfJob:
+    """Everything WeasyPrint needs to print one PDF, as plain data a worker process can take."""
+
+    html: str
+    out_path: Path
+    root: Path  # the workspace: the only folder the PDF may read files from
+    base_url: Path
+    title: str
+    author: str
+    subject: str
+    keywords: tuple[str, ...]
+    date: str
+    lang: str
+
+
+@dataclass
+class PdfResult:
+    """What printing one PDF left to report: WeasyPrint's warnings and the refused URLs."""
+
+    messages: list[str]
+    refused: list[str]
+
+
+def pdf_job(
+    print_html: str,
+    workspace: Workspace,
+    series: Series,
+    loaded: LoadedIssue,
+    out_path: Path,
+    *,
+    base_url: Path | None = None,
+) -> PdfJob:
+    """Describe the PDF of an issue printed from its print HTML."""
+    issue = loaded.issue
+    return PdfJob(
+        html=print_html,
+        out_path=out_path,
+        root=workspace.root.resolve(),
+        base_url=(base_url or workspace.root).resolve(),
+        title=issue.title,
+        author=series.publisher,
+        subject=issue.subject,
+        keywords=tuple(_keywords(series, loaded)),
+        date=issue.date.isoformat(),
+        lang=series.language,
+    )
+
+
+def print_pdf(job: PdfJob) -> PdfResult:
+    """Print job.html to job.out_path as PDF/A-3b (runs in build workers: no model needed)."""
+    weasyprint = import_weasyprint()
+    fetcher = _fetcher_class()(job.root)
+    with _weasyprint_warnings() as logged:
+        html = weasyprint.HTML(
+            string=job.html, base_url=job.base_url.as_uri() + "/", url_fetcher=fetcher
+        )
+        document = html.render(pdf_variant=PDF_VARIANT, pdf_tags=True)
+        meta = document.metadata
+        meta.title = job.title
+        meta.authors = [job.author]
+        meta.description = job.subject
+        meta.keywords = list(job.keywords)
+        meta.created = meta.modified = job.date
+        meta.lang = job.lang
+        job.out_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            document.write_pdf(
+                job.out_path, finisher=_archival_fixes, pdf_variant=PDF_VARIANT, pdf_tags=True
+            )
+        except OSError as exc:
+            raise RenderError(f"cannot write {display_path(job.out_path)}: {exc}") from None
+    return PdfResult(logged.messages, fetcher.refused)
 
 
 def write_pdf(
@@ -102,28 +269,8 @@ def write_pdf(
 
     Relative addresses in print_html resolve against base_url (the workspace root).
     """
-    weasyprint = import_weasyprint()
-    issue = loaded.issue
-    fetcher = _fetcher_class()(workspace.root)
-    base = (base_url or workspace.root).resolve()
-    with _weasyprint_warnings() as logged:
-        html = weasyprint.HTML(string=print_html, base_url=base.as_uri() + "/", url_fetcher=fetcher)
-        document = html.render(pdf_variant=PDF_VARIANT, pdf_tags=True)
-        meta = document.metadata
-        meta.title = issue.title
-        meta.authors = [series.publisher]
-        meta.description = issue.subject
-        meta.keywords = _keywords(series, loaded)
-        meta.created = meta.modified = issue.date.isoformat()
-        meta.lang = series.language
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            document.write_pdf(
-                out_path, finisher=_archival_fixes, pdf_variant=PDF_VARIANT, pdf_tags=True
-            )
-        except OSError as exc:
-            raise RenderError(f"cannot write {display_path(out_path)}: {exc}") from None
-    return _diagnostics(loaded, logged.messages, fetcher.refused)
+    job = pdf_job(print_html, workspace, series, loaded, out_path, base_url=base_url)
+    return pdf_diagnostics(loaded, print_pdf(job))
 
 
 def _archival_fixes(document, pdf) -> None:
@@ -150,11 +297,12 @@ def _keywords(series: Series, loaded: LoadedIssue) -> list[str]:
     return keywords(series, loaded)
 
 
-def _diagnostics(loaded: LoadedIssue, messages: list[str], refused: list[str]) -> list[Diagnostic]:
+def pdf_diagnostics(loaded: LoadedIssue, result: PdfResult) -> list[Diagnostic]:
+    """Turn what printing reported into warnings located in the issue file."""
     where = display_path(loaded.path)
     found: list[Diagnostic] = []
     missing: dict[str, None] = {}
-    for message in messages:
+    for message in result.messages:
         if _NOTDEF.match(message):
             char = re.search(r'"(.+)" \((U\+[0-9A-F]+)\)', message)
             missing[f"'{char.group(1)}' ({char.group(2)})" if char else message] = None
@@ -169,7 +317,7 @@ def _diagnostics(loaded: LoadedIssue, messages: list[str], refused: list[str]) -
                 severity=Severity.WARNING,
             )
         )
-    for url in dict.fromkeys(refused):
+    for url in dict.fromkeys(result.refused):
         line, column = _position_of(loaded, url)
         found.append(
             Diagnostic(
