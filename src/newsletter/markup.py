@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from markdown_it import MarkdownIt
     from markdown_it.token import Token
 
@@ -43,17 +45,22 @@ def check_url(url: str) -> str:
     return value
 
 
-def _walk(tokens: list[Token]):
+def _walk(tokens: Iterable[Token]):
     for token in tokens:
         yield token
         if token.children:
             yield from _walk(token.children)
 
 
+@lru_cache(maxsize=4096)
+def _inline_tokens(text: str) -> tuple[Token, ...]:
+    """Parse inline Markdown once: validation, word counts and headings all read the tokens."""
+    return tuple(markdown(permissive=True).parseInline(text))
+
+
 def links(text: str, *, inline: bool = False) -> list[str]:
     """Return every link target in Markdown text, in order."""
-    md = markdown(permissive=True)
-    tokens = md.parseInline(text) if inline else md.parse(text)
+    tokens = _inline_tokens(text) if inline else markdown(permissive=True).parse(text)
     return [str(t.attrs["href"]) for t in _walk(tokens) if t.type == "link_open"]
 
 
@@ -79,7 +86,7 @@ def check_links(text: str, *, inline: bool = False) -> str:
 def plain(text: str) -> str:
     """Return inline Markdown as plain text (link text kept, markup dropped)."""
     out = []
-    for token in _walk(markdown().parseInline(text)):
+    for token in _walk(_inline_tokens(text)):
         if token.type in ("text", "code_inline"):
             out.append(token.content)
         elif token.type in ("softbreak", "hardbreak"):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import lru_cache
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING
 
 from newsletter.errors import Diagnostic
+
+if TYPE_CHECKING:  # rich loads on first output: `build` forks its workers before that
+    from rich.console import Console
 
 _STYLE = {"error": "bold red", "warning": "yellow"}
 
@@ -16,13 +17,24 @@ _STYLE = {"error": "bold red", "warning": "yellow"}
 @lru_cache(maxsize=1)
 def err() -> Console:
     """Return the console for diagnostics and progress (standard error)."""
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 @lru_cache(maxsize=1)
 def out() -> Console:
     """Return the console for a command's results (standard output)."""
+    from rich.console import Console
+
     return Console(highlight=False, soft_wrap=True)
+
+
+def escape(text: str) -> str:
+    """Return text with rich markup characters escaped."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:

@@ -46,9 +46,8 @@ class BuildReport:
 def _warm(lang: str) -> None:
     """Ready a worker for printing while the parent still loads the issues.
 
-    Importing WeasyPrint and printing a first page (fonts, hyphenation dictionary,
-    cffi types) take about 0.6 s; a one-issue rebuild would otherwise wait for them
-    after the loading.
+    Importing WeasyPrint and its hyphenation dictionary takes about 0.45 s; a one-issue
+    rebuild would otherwise wait for it after the loading.
     """
     from newsletter.render.pdf import warm_up
 
@@ -121,41 +120,51 @@ class _Rendering:
         self.queued: list[tuple[LoadedIssue, PdfJob]] = []
 
     def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
-        """Write each issue's web page and hand its print HTML to a worker."""
+        """Hand each issue's print HTML to a worker, then write the web pages meanwhile."""
         from newsletter.render.pdf import pdf_job, print_pdf
         from newsletter.render.print import render_print
         from newsletter.render.web import render_web_page
 
+        # PDFs first: they are the slow part, and a worker may be waiting already.
+        printable = []
         for loaded in issues:
             path = out / loaded.slug / f"{loaded.slug}.pdf"
             try:
-                page = render_web_page(workspace, series, loaded)
-                job = pdf_job(
-                    render_print(workspace, series, loaded), workspace, series, loaded, path
-                )
+                html = render_print(workspace, series, loaded)
             except NewsletterError as exc:
                 self._record(loaded, exc)
                 continue
-            path.parent.mkdir(parents=True, exist_ok=True)
-            (path.parent / "index.html").write_text(page, encoding="utf-8")
+            printable.append(loaded)
+            job = pdf_job(html, workspace, series, loaded, path)
             if self.pool is None:
                 self.queued.append((loaded, job))
             else:
                 self.printing[self.pool.submit(print_pdf, job)] = loaded
+        for loaded in printable:
+            try:
+                page = render_web_page(workspace, series, loaded)
+            except NewsletterError as exc:
+                self._fail(loaded, exc)  # progress moves when its PDF is done
+                continue
+            folder = out / loaded.slug
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "index.html").write_text(page, encoding="utf-8")
 
     def _record(self, loaded: LoadedIssue, outcome: PdfResult | NewsletterError) -> None:
         from newsletter.render.pdf import pdf_diagnostics
 
         if isinstance(outcome, NewsletterError):
-            self.failed.append(loaded.slug)
-            self.notes.extend(
-                outcome.diagnostics
-                or [Diagnostic(display_path(loaded.path), 1, 1, outcome.message)]
-            )
+            self._fail(loaded, outcome)
         else:
             self.notes.extend(pdf_diagnostics(loaded, outcome))
         if self.progress:
             self.progress(loaded.slug)
+
+    def _fail(self, loaded: LoadedIssue, error: NewsletterError) -> None:
+        if loaded.slug not in self.failed:
+            self.failed.append(loaded.slug)
+        where = display_path(loaded.path)
+        self.notes.extend(error.diagnostics or [Diagnostic(where, 1, 1, error.message)])
 
     def finish(self) -> tuple[list[str], list[Diagnostic]]:
         """Wait for every PDF; return the slugs that failed and the diagnostics."""
@@ -233,10 +242,10 @@ def build_site(
     report = BuildReport(diagnostics=[d for d in diagnostics if d.path not in quiet])
     report.unchanged_warnings = len(diagnostics) - len(report.diagnostics)
     report.unchanged = sorted(set(wanted) - stale_slugs)
-    if on_plan:
-        on_plan(len(stale))
     out.mkdir(parents=True, exist_ok=True)
     rendering = _Rendering(_pool_for(len(stale), jobs, pool, warmed), progress)
+    if on_plan:  # after any fork: a progress bar runs a thread
+        on_plan(len(stale))
     try:
         rendering.start(workspace, series, stale, out)
         _copy_images(workspace, series, issues, out)

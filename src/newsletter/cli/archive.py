@@ -33,29 +33,30 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool) -> N
     Only issues whose inputs changed (issue file, newsletter.yaml, templates, images) are
     rendered again; the site can be hosted anywhere as plain files.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
     from newsletter.archive.build import build_site
 
     workspace = state.workspace()
-    bar = Progress(
-        "building",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=ui.err(),
-        transient=True,
-    )
+    bar = None  # made only for long builds, after build_site has started its workers
     task = None
 
     def planned(count: int) -> None:
-        nonlocal task
+        nonlocal bar, task
         if count >= PROGRESS_FROM and ui.err().is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+            bar = Progress(
+                "building",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=ui.err(),
+                transient=True,
+            )
             bar.start()
             task = bar.add_task("build", total=count)
 
     def advance(_slug: str) -> None:
-        if task is not None:
+        if bar is not None and task is not None:
             bar.advance(task)
 
     try:
@@ -63,7 +64,8 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool) -> N
             workspace, output, jobs=jobs, force=force, progress=advance, on_plan=planned
         )
     finally:
-        bar.stop()
+        if bar is not None:
+            bar.stop()
     ui.show_diagnostics(report.diagnostics)
     target = output or workspace.root / "site"
     ui.show_note(

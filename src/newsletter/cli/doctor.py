@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from rich.markup import escape
-
 from newsletter import ui
 from newsletter.cli.base import cli
 
@@ -27,9 +25,9 @@ def doctor() -> None:
             status = "[bold red]MISSING[/]"
         else:
             status = "[yellow]warning[/]"
-        line = f"{status}  {escape(check.name.ljust(width))}  {escape(check.found)}"
+        line = f"{status}  {ui.escape(check.name.ljust(width))}  {ui.escape(check.found)}"
         if not check.ok and check.fix:
-            line += f"\n{' ' * (width + 11)}install: {escape(check.fix)}"
+            line += f"\n{' ' * (width + 11)}install: {ui.escape(check.fix)}"
         ui.out().print(line)
     missing = [c.name for c in checks if c.needed and not c.ok]
     if missing:
