@@ -287,3 +287,20 @@ def test_stale_guess_counts_edited_issues_and_gives_up_on_shared_inputs(tmp_path
     assert _stale_guess(workspace, out) == 1
     os.utime(workspace.config_path, (later, later))
     assert _stale_guess(workspace, out) is None
+
+
+def test_interrupted_build_resumes_with_what_is_left(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    finished: list[str] = []
+
+    def interrupt_after_first(slug: str) -> None:
+        finished.append(slug)
+        raise KeyboardInterrupt  # as Ctrl-C would, once one issue is done
+
+    with pytest.raises(KeyboardInterrupt):
+        build_site(workspace, jobs=1, progress=interrupt_after_first)
+    assert finished == ["vol-2-10"]
+    manifest = (workspace.root / "site" / MANIFEST).read_text("utf-8")
+    assert "vol-2-10" in manifest and "vol-3-8" not in manifest
+    resumed = build_site(workspace, jobs=1)
+    assert resumed.built == ["vol-3-8"] and resumed.unchanged == ["vol-2-10"]

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,6 +119,12 @@ class _Rendering:
         self.notes: list[Diagnostic] = []
         self.printing: dict[Future, LoadedIssue] = {}
         self.queued: list[tuple[LoadedIssue, PdfJob]] = []
+        self.paged: set[str] = set()  # web page written
+        self.printed: set[str] = set()  # PDF written
+
+    def finished(self) -> set[str]:
+        """Return the slugs whose page and PDF are both written."""
+        return (self.paged & self.printed) - set(self.failed)
 
     def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
         """Hand each issue's print HTML to a worker, then write the web pages meanwhile."""
@@ -149,6 +156,7 @@ class _Rendering:
             folder = out / loaded.slug
             folder.mkdir(parents=True, exist_ok=True)
             (folder / "index.html").write_text(page, encoding="utf-8")
+            self.paged.add(loaded.slug)
 
     def _record(self, loaded: LoadedIssue, outcome: PdfResult | NewsletterError) -> None:
         from newsletter.render.pdf import pdf_diagnostics
@@ -156,6 +164,7 @@ class _Rendering:
         if isinstance(outcome, NewsletterError):
             self._fail(loaded, outcome)
         else:
+            self.printed.add(loaded.slug)
             self.notes.extend(pdf_diagnostics(loaded, outcome))
         if self.progress:
             self.progress(loaded.slug)
@@ -247,26 +256,39 @@ def build_site(
     if on_plan:  # after any fork: a progress bar runs a thread
         on_plan(len(stale))
     try:
-        rendering.start(workspace, series, stale, out)
-        _copy_images(workspace, series, issues, out)
-        write_index(workspace, series, issues, out)
-        contents = feed_contents(workspace, series, issues, wanted)
-    finally:
-        failed, notes = rendering.finish()
+        try:
+            rendering.start(workspace, series, stale, out)
+            _copy_images(workspace, series, issues, out)
+            write_index(workspace, series, issues, out)
+            contents = feed_contents(workspace, series, issues, wanted)
+        finally:
+            failed, notes = rendering.finish()
+    except BaseException:
+        # Interrupted (Ctrl-C, a crash): record what is finished, so the next build
+        # renders only the rest instead of starting over.
+        done = {s: wanted[s] for s in rendering.finished()}
+        unchanged = {s: manifest[s] for s in report.unchanged}
+        with suppress(OSError):  # never hide the interruption behind a write error
+            _write_manifest(out, {**unchanged, **done})
+        raise
     write_feed(series, issues, contents, out)
     report.diagnostics += notes
     report.built = sorted(stale_slugs - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
         shutil.rmtree(out / slug, ignore_errors=True)
         report.removed.append(slug)
-    kept = {s: fp for s, fp in wanted.items() if s not in failed}
-    (out / MANIFEST).write_text(json.dumps(kept, indent=1, sort_keys=True), encoding="utf-8")
+    _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
     report.seconds = time.perf_counter() - started
     if failed:
         raise BuildError(
             f"{len(failed)} issue(s) failed to build: {', '.join(failed)}", report.diagnostics
         )
     return report
+
+
+def _write_manifest(out: Path, fingerprints: dict[str, str]) -> None:
+    text = json.dumps(fingerprints, indent=1, sort_keys=True)
+    (out / MANIFEST).write_text(text, encoding="utf-8")
 
 
 def _missing(out: Path, slug: str) -> bool:
