@@ -279,14 +279,14 @@ def test_stale_guess_counts_edited_issues_and_gives_up_on_shared_inputs(tmp_path
 
     workspace = _workspace(tmp_path)
     out = workspace.root / "site"
-    assert _stale_guess(workspace, out) is None  # never built: everything
+    assert _stale_guess(workspace, out, workspace.issue_paths()) is None  # never built: everything
     build_site(workspace, jobs=1)
-    assert _stale_guess(workspace, out) == 0
+    assert _stale_guess(workspace, out, workspace.issue_paths()) == 0
     later = (out / MANIFEST).stat().st_mtime + 5
     os.utime(workspace.issues_dir / "vol-3-8.yaml", (later, later))
-    assert _stale_guess(workspace, out) == 1
+    assert _stale_guess(workspace, out, workspace.issue_paths()) == 1
     os.utime(workspace.config_path, (later, later))
-    assert _stale_guess(workspace, out) is None
+    assert _stale_guess(workspace, out, workspace.issue_paths()) is None
 
 
 def test_interrupted_build_resumes_with_what_is_left(tmp_path: Path) -> None:

@@ -73,7 +73,7 @@ def _read_text(path: Path) -> str:
         return ""
 
 
-def _stale_guess(workspace: Workspace, out: Path) -> int | None:
+def _stale_guess(workspace: Workspace, out: Path, issue_paths: list[Path]) -> int | None:
     """Guess from file times how many issues need rendering; None means possibly all.
 
     Only a guess to size the warm pool before loading: on two cores, a spare worker
@@ -87,7 +87,7 @@ def _stale_guess(workspace: Workspace, out: Path) -> int | None:
     shared = [workspace.config_path, *(p for f in folders if f.is_dir() for p in f.rglob("*"))]
     if any(p.stat().st_mtime > built for p in shared if p.is_file()):
         return None
-    return sum(p.stat().st_mtime > built for p in workspace.issue_paths())
+    return sum(p.stat().st_mtime > built for p in issue_paths)
 
 
 def _safe_target(workspace: Workspace, out: Path) -> Path:
@@ -128,21 +128,18 @@ class _Rendering:
 
     def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
         """Hand each issue's print HTML to a worker, then write the web pages meanwhile."""
-        from newsletter.render.pdf import pdf_job, print_pdf
-        from newsletter.render.print import render_print
+        from newsletter.render.pdf import issue_pdf_job, print_pdf
         from newsletter.render.web import render_web_page
 
         # PDFs first: they are the slow part, and a worker may be waiting already.
         printable = []
         for loaded in issues:
-            path = out / loaded.slug / f"{loaded.slug}.pdf"
             try:
-                html = render_print(workspace, series, loaded)
+                job = issue_pdf_job(workspace, series, loaded, out)
             except NewsletterError as exc:
                 self._record(loaded, exc)
                 continue
             printable.append(loaded)
-            job = pdf_job(html, workspace, series, loaded, path)
             if self.pool is None:
                 self.queued.append((loaded, job))
             else:
@@ -224,8 +221,9 @@ def build_site(
     started = time.perf_counter()
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
-    guess = None if force else _stale_guess(workspace, out)
-    warmed = min(jobs, len(workspace.issue_paths()) if guess is None else guess)
+    paths = workspace.issue_paths()
+    guess = None if force else _stale_guess(workspace, out, paths)
+    warmed = min(jobs, len(paths) if guess is None else guess)
     pool = _warm_pool(workspace, warmed) if jobs > 1 and warmed else None
     try:
         # Imported after the workers fork, so they start on WeasyPrint without first
@@ -293,7 +291,9 @@ def _write_manifest(out: Path, fingerprints: dict[str, str]) -> None:
 
 def _missing(out: Path, slug: str) -> bool:
     """Return True when a page or PDF of the issue is gone from the site (deleted by hand)."""
-    return not ((out / slug / "index.html").is_file() and (out / slug / f"{slug}.pdf").is_file())
+    from newsletter.render.pdf import issue_pdf_path
+
+    return not ((out / slug / "index.html").is_file() and issue_pdf_path(out, slug).is_file())
 
 
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from newsletter.loader import LoadedIssue
 from newsletter.model import Series
 from newsletter.render.email import long_date
+from newsletter.render.pdf import issue_pdf_path
 from newsletter.render.templates import render_template
 from newsletter.workspace import Workspace
 
@@ -115,9 +116,9 @@ def write_feed(
         _text(entry, "published", _midnight(issue.date).isoformat())
         _text(entry, "updated", _midnight(issue.date).isoformat())
         _link(entry, page, "alternate", "text/html")
-        pdf = out / loaded.slug / f"{loaded.slug}.pdf"
+        pdf = issue_pdf_path(out, loaded.slug)
         if pdf.is_file():
-            link = _link(entry, f"{page}{loaded.slug}.pdf", "enclosure", "application/pdf")
+            link = _link(entry, f"{page}{pdf.name}", "enclosure", "application/pdf")
             link.set("length", str(pdf.stat().st_size))
         if issue.preheader:
             _text(entry, "summary", issue.preheader)

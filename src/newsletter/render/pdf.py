@@ -328,11 +328,24 @@ def _position_of(loaded: LoadedIssue, url: str) -> tuple[int, int]:
     return 1, 1
 
 
+def issue_pdf_path(out_dir: Path, slug: str) -> Path:
+    """Return out_dir/<slug>/<slug>.pdf, where an issue's PDF is written."""
+    return out_dir / slug / f"{slug}.pdf"
+
+
+def issue_pdf_job(
+    workspace: Workspace, series: Series, loaded: LoadedIssue, out_dir: Path
+) -> PdfJob:
+    """Describe the archival PDF of one issue, printed from its print HTML into out_dir."""
+    from newsletter.render.print import render_print
+
+    html = render_print(workspace, series, loaded)
+    return pdf_job(html, workspace, series, loaded, issue_pdf_path(out_dir, loaded.slug))
+
+
 def write_issue_pdf(
     workspace: Workspace, series: Series, loaded: LoadedIssue, out_dir: Path
 ) -> tuple[Path, list[Diagnostic]]:
     """Write out_dir/<slug>/<slug>.pdf, the archival PDF of one issue."""
-    from newsletter.render.print import render_print
-
-    path = out_dir / loaded.slug / f"{loaded.slug}.pdf"
-    return path, write_pdf(render_print(workspace, series, loaded), workspace, series, loaded, path)
+    job = issue_pdf_job(workspace, series, loaded, out_dir)
+    return job.out_path, pdf_diagnostics(loaded, print_pdf(job))
