@@ -30,16 +30,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--no-pdf-header-footer",
-]
+sys.path.insert(0, str(REPO))  # the tests' Chromium: Debian's, with the offline flags
+
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+CHROMIUM_FLAGS = [*CHROMIUM_ARGS, "--no-pdf-header-footer"]
 
 Row = tuple[str, str, float, float, str]  # case, detail, ours (s), peer (s), note
 
@@ -81,8 +76,8 @@ def bench_pdf(rounds: int, scratch: Path) -> list[Row]:
     from newsletter.render.pdf import write_pdf
     from newsletter.render.print import write_print
 
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    chromium = CHROMIUM
+    if not Path(chromium).is_file():
         sys.exit("chromium is missing: apt-get install chromium (see 'newsletter doctor')")
     workspace = sample_workspace(scratch / "ws")
     rows: list[Row] = []
