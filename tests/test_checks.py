@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from newsletter.loader import load_workspace
 from newsletter.workspace import Workspace
+from tests.conftest import SERIES
 from tests.helpers.cli import run_cli
-
-SERIES = """\
-name: Test Digest
-publisher: Test Publisher
-from:
-  name: Test Digest
-  email: digest@example.org
-address: 1 Example Street
-base_url: https://digest.example.org/
-"""
 
 
 def found(space, shown: str = "issues/vol-1-1.yaml") -> list[str]:

@@ -12,16 +12,8 @@ import pytest
 
 from newsletter.loader import load_workspace
 from newsletter.workspace import Workspace
+from tests.conftest import SERIES
 
-SERIES = """\
-name: Test Digest
-publisher: Test Publisher
-from:
-  name: Test Digest
-  email: digest@example.org
-address: 1 Example Street
-base_url: https://digest.example.org/
-"""
 VALID_ISSUE = (
     "volume: 1\nnumber: 1\ndate: 2024-01-05\npreheader: p\n"
     "items:\n  - headline: a\n    summary: b\n"
