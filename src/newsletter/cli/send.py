@@ -53,7 +53,11 @@ def load_message(workspace, series, loaded):
     "(automatic for providers with idempotency keys).",
 )
 @click.option("--retry-failed", is_flag=True, help="Also retry recipients that failed before.")
-@click.option("--strict", is_flag=True, help="Abort if the list has invalid or duplicate rows.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse on any warning too: the issue's, and invalid or duplicate rows in the list.",
+)
 @pass_state
 def send(
     state: State,
@@ -79,18 +83,25 @@ def send(
     from newsletter.loader import require_issue
     from newsletter.send.engine import Options
     from newsletter.send.job import SendJob, make_provider, send_test
+    from newsletter.send.readiness import refuse_unfilled, refuse_unready
 
     if not tests and list_path is None:
         raise click.UsageError("give the subscriber list with --list FILE (or --test ADDR)")
     if list_path is not None and not tests and not list_path.is_file():
         raise click.BadParameter(f"{list_path} is not a file", param_hint="--list")
     workspace = state.workspace()
-    series, loaded, _warnings = require_issue(workspace, issue)
+    series, loaded, diagnostics = require_issue(workspace, issue)
+    warnings = [d for d in diagnostics if not d.is_error]
+    if not tests:
+        refuse_unready(loaded, warnings, strict=strict)
     message = load_message(workspace, series, loaded)
+    if not tests:
+        refuse_unfilled(message, series, list_path)
     chosen = make_provider(
         workspace, series, message, provider, rate or None, dry_run=dry_run and not tests
     )
     options = Options(rate=None if rate == 0 else chosen.rate)
+    ui.show_diagnostics(warnings)  # the issue's own warnings, before anything goes out
     if tests:
         with _Progress(len(tests)) as bar:
             report = send_test(series, message, chosen, list(tests), bar.update)
@@ -117,7 +128,7 @@ def send(
         if hidden > 0:
             ui.show_note(f"... and {ui.plural(hidden, 'more problem')} in the list")
         total = job.to_send()
-        _summary(series, message, chosen, plan, job, total)
+        _summary(series, message, chosen, plan, job, total, len(warnings))
         if total and not dry_run and not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("not a terminal: confirm with --yes to send")
@@ -130,13 +141,14 @@ def send(
     _final(report, dry_run=dry_run, left=left)
 
 
-def _summary(series, message, provider, plan, job, total: int) -> None:
+def _summary(series, message, provider, plan, job, total: int, warnings: int = 0) -> None:
     counts = plan.counts
     lines = [
         ("issue", f"{message.slug}: {message.subject}"),
+        ("warnings", f"{warnings} (listed above)" if warnings else "none"),
         ("provider", provider.name),
         ("sender", f"{message.from_name} <{message.from_email}>"),
-        ("list", f"{plan.rows} rows in {job.list_path}"),
+        ("list", f"{ui.plural(plan.rows, 'row')} in {job.list_path}"),
         ("invalid", f"{plan.invalid} (skipped)"),
         ("duplicates", f"{plan.duplicates} (skipped)"),
         ("suppressed", f"{counts['suppressed']} (never mailed)"),
