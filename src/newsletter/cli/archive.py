@@ -12,7 +12,7 @@ from newsletter.cli.base import State, cli, pass_state
 PROGRESS_FROM = 8  # below this many issues a progress bar is more noise than help
 
 
-@cli.command()
+@cli.command(short_help="Build the web archive: pages, PDFs, index and feed.")
 @click.option(
     "-o",
     "--output",

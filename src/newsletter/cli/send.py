@@ -22,14 +22,18 @@ def load_message(workspace, series, loaded):
     return render_message(workspace, series, loaded)
 
 
-@cli.command()
+@cli.command(
+    short_help="Send an issue to a subscriber list (or --test).",
+    options_metavar="(--list FILE | --test ADDR) [OPTIONS]",
+)
 @click.argument("issue")
 @click.option(
     "--list",
     "list_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Subscriber CSV: an email / e-mail / 'Email Address' column, optional names, "
-    "other columns as merge fields.",
+    metavar="FILE",
+    help="[required unless --test] Subscriber CSV: an email / e-mail / 'Email Address' "
+    "column, optional names, other columns as merge fields.",
 )
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @click.option("--dry-run", is_flag=True, help="Build every payload, send nothing.")
@@ -38,7 +42,8 @@ def load_message(workspace, series, loaded):
     "tests",
     multiple=True,
     metavar="ADDR",
-    help="Send only to ADDR (repeatable), subject marked [TEST]; the ledger is untouched.",
+    help="[or --list] Send only to ADDR (repeatable), subject marked [TEST]; the ledger is "
+    "untouched. Sends drafts and TODOs too.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -132,7 +137,7 @@ def send(
         if total and not dry_run and not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("not a terminal: confirm with --yes to send")
-            click.confirm(f"Send to {total} recipients?", abort=True, err=True)
+            click.confirm(f"Send to {ui.plural(total, 'recipient')}?", abort=True, err=True)
         with _Progress(total) as bar:
             report = job.run(bar.update)
         left = job.ledger.counts()
@@ -178,7 +183,7 @@ def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     ui.show_note(
         f"sent {report.sent}, failed {report.failed}, unknown {report.unknown} "
         f"in {report.elapsed:.1f} s ({rate:.0f}/s, {ui.plural(report.requests, 'request')}, "
-        f"{ui.plural(report.retries, 'retry')})".replace("retrys", "retries")
+        f"{ui.plural(report.retries, 'retry', 'retries')})"
     )
     for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         ui.show_note(f"  failed x{count}: {reason}")
@@ -235,7 +240,7 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
-@cli.command()
+@cli.command(short_help="Show how far the sending of an issue got.")
 @click.argument("issue")
 @click.option(
     "--format",
@@ -248,8 +253,9 @@ class _Progress:
 @click.option(
     "--state",
     "only",
-    type=click.Choice(STATES),
-    help="Print the addresses in this state, one per line, instead of the counts.",
+    type=click.Choice([*STATES, "inflight"]),
+    help="Print the addresses in this state, one per line, instead of the counts "
+    "(inflight: in a batch being sent right now).",
 )
 @pass_state
 def status(state: State, issue: str, fmt: str, only: str | None) -> None:
