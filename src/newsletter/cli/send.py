@@ -222,16 +222,21 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
+def format_option(json_help: str):
+    """Return the --format text|json option of a reporting command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=json_help,
+    )
+
+
 @cli.command()
 @click.argument("issue")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.',
-)
+@format_option('json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.')
 @click.option(
     "--state",
     "only",
@@ -280,7 +285,7 @@ def reason_option(default: str):
     """Return the --reason option of the suppress commands."""
     return click.option(
         "--reason",
-        type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
+        type=click.Choice(["unsubscribe", "bounce", "complaint", "invalid", "manual"]),
         default=default,
         show_default=True,
         help="Why the address is suppressed.",
@@ -298,7 +303,7 @@ def suppress() -> None:
 @pass_state
 def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
     """Never mail ADDRESSES again (any issue)."""
-    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason)
+    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason, "manual")
 
 
 @suppress.command("import")
@@ -309,29 +314,42 @@ def suppress_import(state: State, file: Path, reason: str) -> None:
     """Suppress every address in FILE (a CSV with an email column, or one address a line)."""
     from newsletter.send.suppression import file_addresses
 
-    _suppress(state, file_addresses(file), reason)
+    _suppress(state, file_addresses(file), reason, "import")
 
 
 @suppress.command("list")
+@format_option(
+    "text: address, reason, source, time (UTC) and list, tab-separated; json: one object a line."
+)
 @pass_state
-def suppress_list(state: State) -> None:
-    """Print the suppressed addresses with their reasons."""
-    from newsletter.send import suppression
-    from newsletter.send.ledger import connect
+def suppress_list(state: State, fmt: str) -> None:
+    """Print the suppressed addresses with their reason, source, time and list."""
+    import datetime as dt
 
-    db = connect(state.workspace().state_dir)
-    for address, reason in suppression.entries(db):
-        click.echo(f"{address}\t{reason}")
-    db.close()
-
-
-def _suppress(state: State, addresses, reason: str) -> None:
     from newsletter.send import suppression
     from newsletter.send.ledger import connect
 
     db = connect(state.workspace().state_dir)
     try:
-        result = suppression.add(db, addresses, reason)
+        for entry in suppression.entries(db):
+            when = dt.datetime.fromtimestamp(entry.added, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if fmt == "json":
+                data = {"address": entry.address, "reason": entry.reason, "source": entry.source}
+                click.echo(json.dumps({**data, "time": when, "list": entry.list}))
+            else:
+                row = (entry.address, entry.reason, entry.source, when, entry.list or "-")
+                click.echo("\t".join(row))
+    finally:
+        db.close()
+
+
+def _suppress(state: State, addresses, reason: str, source: str) -> None:
+    from newsletter.send import suppression
+    from newsletter.send.ledger import connect
+
+    db = connect(state.workspace().state_dir)
+    try:
+        result = suppression.add(db, addresses, reason, source)
     finally:
         db.close()
     for where, why in result.invalid:

@@ -61,7 +61,10 @@ def personalizer(
     if "unsubscribe_url" not in message.fields():
         return recipient
     links = unsubscribe.from_environment(
-        series.base_url, list_id(series), ephemeral_ok=provider.name == "outbox"
+        series.base_url,
+        list_id(series),
+        ephemeral_ok=provider.name == "outbox",
+        url=series.delivery.unsubscribe_url,
     )
     links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
 

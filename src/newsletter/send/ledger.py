@@ -42,7 +42,9 @@ CREATE TABLE IF NOT EXISTS suppression (
     key     TEXT PRIMARY KEY,
     address TEXT NOT NULL,
     reason  TEXT NOT NULL,
-    added   REAL NOT NULL
+    added   REAL NOT NULL,
+    source  TEXT NOT NULL DEFAULT 'unknown',
+    list    TEXT
 ) WITHOUT ROWID;
 """
 
@@ -83,6 +85,9 @@ def connect(state_dir: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
+    from newsletter.send.suppression import migrate
+
+    migrate(db)
     return db
 
 

@@ -76,6 +76,7 @@ class MailgunProvider(HttpProvider):
         ]
         if message.reply_to:
             fields.append(("h:Reply-To", message.reply_to))
+        fields.extend(self.tracking_fields())
         for name, value in message.headers.items():
             # Mailgun documents %recipient.x% for subject and bodies; headers: see README.
             fields.append((f"h:{name}", retoken(value, lambda f: _var(f, "line"))))
@@ -85,6 +86,16 @@ class MailgunProvider(HttpProvider):
             body,
             {"Content-Type": "application/x-www-form-urlencoded"},
         )
+
+    def tracking_fields(self) -> list[tuple[str, str]]:
+        """Return the o:tracking options: off unless delivery.tracking asks (never the domain's)."""
+        tracking = self.settings.tracking
+        opens, clicks = "opens" in tracking, "clicks" in tracking
+        return [
+            ("o:tracking", "yes" if opens or clicks else "no"),
+            ("o:tracking-clicks", "yes" if clicks else "no"),
+            ("o:tracking-opens", "yes" if opens else "no"),
+        ]
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         import base64

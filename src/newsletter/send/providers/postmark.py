@@ -35,6 +35,9 @@ class PostmarkProvider(HttpProvider):
         if message.reply_to:
             fixed["ReplyTo"] = message.reply_to
         fixed["MessageStream"] = self.settings.message_stream
+        # Off unless delivery.tracking asks: never inherit the server's defaults.
+        fixed["TrackOpens"] = "opens" in self.settings.tracking
+        fixed["TrackLinks"] = "HtmlAndText" if "clicks" in self.settings.tracking else "None"
         item = self.json_message(fixed, ("To", "Subject", "HtmlBody", "TextBody"))
         if parts.headers:
             item.text(',"Headers":[')

@@ -68,6 +68,12 @@ class SendGridProvider(HttpProvider):
         }
         if message.reply_to:
             data["reply_to"] = {"email": message.reply_to}
+        tracking = self.settings.tracking  # off unless asked: never the account's defaults
+        clicks = "clicks" in tracking
+        data["tracking_settings"] = {
+            "click_tracking": {"enable": clicks, "enable_text": clicks},
+            "open_tracking": {"enable": "opens" in tracking},
+        }
         return self.json_call(f"{self.base}/v3/mail/send", data)
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
