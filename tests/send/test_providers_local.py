@@ -142,9 +142,9 @@ def test_dry_run_builds_everything_and_changes_nothing(sender, postmark):
     job.close()
     assert report.requests == 2 and report.bytes > 700 * 200
     assert postmark.requests == 0
-    from newsletter.send.ledger import Ledger, connect
-
-    assert Ledger(connect(sender.workspace.state_dir), "vol-1-1").counts()["pending"] == 0
+    ledger = sender.ledger()
+    assert ledger.counts()["pending"] == 0
+    ledger.store.close()
 
 
 @pytest.mark.parametrize("name", ["postmark", "resend"])

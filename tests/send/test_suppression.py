@@ -5,7 +5,12 @@ from __future__ import annotations
 import sqlite3
 
 from newsletter.send import suppression
-from newsletter.send.ledger import connect
+from newsletter.state import open_url
+
+
+def connect(folder):
+    return open_url(f"sqlite:///{folder / 'send.db'}")
+
 
 OLD_SCHEMA = """
 CREATE TABLE suppression (
@@ -48,6 +53,6 @@ def test_provider_entries_keep_the_providers_time_and_count_new_ones(tmp_path):
     entries = {e.address: e for e in suppression.entries(db)}
     assert entries["a@example.org"].added == 1700000001.0
     assert entries["b@example.org"].source == "postmark"
-    assert suppression.cursor(db, "postmark") is None
-    suppression.set_cursor(db, "postmark", 1700000002.5)
-    assert suppression.cursor(db, "postmark") == 1700000002.5
+    assert db.sync_cursor("postmark") is None
+    db.set_sync_cursor("postmark", 1700000002.5, 1700000009.0)
+    assert db.sync_cursor("postmark") == 1700000002.5

@@ -1,16 +1,16 @@
 """The suppression list: addresses that are never mailed (unsubscribes, bounces, complaints).
 
-It lives in the workspace's send database next to the ledger, keyed case-insensitively,
-and applies to every issue: planning a send marks listed recipients suppressed. Each entry
-says why (reason), where it came from (source: `one-click` or `link` for `newsletter
-serve`, a provider's name for `suppress sync`, `manual` or `import` from the command
-line), when (the provider's time where it has one) and for which list. The first entry of
-an address wins: repeating an unsubscribe, or syncing it again, changes nothing.
+It lives in the state store next to the ledger (newsletter.state), keyed
+case-insensitively, and applies to every issue: planning a send marks listed recipients
+suppressed. Every process that opens the same state URL shares it. Each entry says why
+(reason), where it came from (source: `one-click` or `link` from `newsletter serve`, a
+provider's name from `suppress sync`, `manual` or `import` from the command line), when
+(the provider's own time where it has one) and for which list. The first entry of an
+address wins: repeating an unsubscribe, or syncing it again, changes nothing.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,19 +18,10 @@ from pathlib import Path
 
 from newsletter.errors import SendError
 from newsletter.send.subscribers import check_address, read_rows
+from newsletter.state import Store
+from newsletter.state.base import chunks
 
 REASONS = ("unsubscribe", "bounce", "complaint", "invalid", "manual")
-
-# Columns added to databases made before suppressions had a source and a list (issue 11):
-# old rows get source 'unknown' and no list, and keep their reason and time.
-COLUMNS = {"source": "TEXT NOT NULL DEFAULT 'unknown'", "list": "TEXT"}
-CURSORS = """
-CREATE TABLE IF NOT EXISTS sync_cursor (
-    provider TEXT PRIMARY KEY,
-    cursor   TEXT NOT NULL,   -- the provider's time (epoch seconds) the last sync reached
-    updated  REAL NOT NULL
-) WITHOUT ROWID;
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +35,6 @@ class Entry:
     list: str | None
 
 
-def migrate(db: sqlite3.Connection) -> None:
-    """Add the suppression table's newer columns and the sync cursors, in place."""
-    have = {row[1] for row in db.execute("PRAGMA table_info(suppression)")}
-    for name, kind in COLUMNS.items():
-        if name not in have:
-            db.execute(f"ALTER TABLE suppression ADD COLUMN {name} {kind}")
-    db.executescript(CURSORS)
-
-
 @dataclass
 class Added:
     """What adding addresses did: how many were new, and which could not be read."""
@@ -62,19 +44,13 @@ class Added:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
 
-_INSERT = (
-    "INSERT OR IGNORE INTO suppression (key, address, reason, added, source, list)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
 def _check_reason(reason: str) -> None:
     if reason not in REASONS:
         raise SendError(f"unknown reason '{reason}' (one of: {', '.join(REASONS)})")
 
 
 def add(
-    db: sqlite3.Connection,
+    store: Store,
     addresses: Iterable[tuple[str, str]],
     reason: str,
     source: str = "manual",
@@ -83,55 +59,24 @@ def add(
     """Suppress (where, address) pairs; where names the source for messages (file:line)."""
     _check_reason(reason)
     result, now = Added(), time.time()
-    with db:
-        db.execute("BEGIN")
-        for where, address in addresses:
-            email, why = check_address(address.strip())
-            if email is None:
-                result.invalid.append((where, f"'{address}': {why}"))
-                continue
-            cursor = db.execute(_INSERT, (email.lower(), email, reason, now, source, list_id))
-            if cursor.rowcount:
-                result.added += 1
-            else:
-                result.known += 1
-    return result
-
-
-def record(
-    db: sqlite3.Connection, email: str, reason: str, source: str, list_id: str | None
-) -> bool:
-    """Suppress one checked address, on disk before returning; return True if it is new."""
-    _check_reason(reason)
-    # FULL: the answer to a reader's unsubscribe promises it is kept, even through a power
-    # cut; about a millisecond per unsubscribe.
-    db.execute("PRAGMA synchronous=FULL")
+    store.begin()
     try:
-        with db:
-            db.execute("BEGIN IMMEDIATE")
-            cursor = db.execute(
-                _INSERT, (email.lower(), email, reason, time.time(), source, list_id)
-            )
-            return bool(cursor.rowcount)
-    finally:
-        db.execute("PRAGMA synchronous=NORMAL")
-
-
-def record_many(
-    db: sqlite3.Connection, found: Iterable[tuple[str, str, float]], source: str
-) -> dict[str, int]:
-    """Suppress (address, reason, time) triples from a provider; return new ones by reason."""
-    new: dict[str, int] = {}
-    with db:
-        db.execute("BEGIN")
-        for address, reason, when in found:
-            email, _ = check_address(address.strip())
-            if email is None:  # a provider may hold addresses we would never send to
-                continue
-            cursor = db.execute(_INSERT, (email.lower(), email, reason, when, source, None))
-            if cursor.rowcount:
-                new[reason] = new.get(reason, 0) + 1
-    return new
+        for part in chunks(addresses, 1000):
+            rows = []
+            for where, address in part:
+                email, why = check_address(address.strip())
+                if email is None:
+                    result.invalid.append((where, f"'{address}': {why}"))
+                    continue
+                rows.append((email.lower(), email, reason, now, source, list_id))
+            new = store.suppress(rows)
+            result.added += new
+            result.known += len(rows) - new
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return result
 
 
 def file_addresses(path: Path) -> Iterator[tuple[str, str]]:
@@ -156,25 +101,39 @@ def file_addresses(path: Path) -> Iterator[tuple[str, str]]:
         yield f"{shown}:{row.line}", row.address
 
 
-def entries(db: sqlite3.Connection) -> Iterator[Entry]:
+def record(store: Store, email: str, reason: str, source: str, list_id: str | None) -> bool:
+    """Suppress one checked address, on disk before returning; return True if it is new."""
+    _check_reason(reason)
+    row = (email.lower(), email, reason, time.time(), source, list_id)
+    return store.suppress([row], durable=True) == 1
+
+
+def record_many(
+    store: Store, found: Iterable[tuple[str, str, float]], source: str
+) -> dict[str, int]:
+    """Suppress (address, reason, time) triples from a provider; return new ones by reason."""
+    by_reason: dict[str, list[tuple]] = {}
+    for address, reason, when in found:
+        _check_reason(reason)
+        email, _ = check_address(address.strip())
+        if email is None:  # a provider may hold addresses we would never send to
+            continue
+        by_reason.setdefault(reason, []).append((email.lower(), email, reason, when, source, None))
+    new: dict[str, int] = {}
+    store.begin()
+    try:
+        for reason, rows in by_reason.items():
+            added = sum(store.suppress(part) for part in chunks(rows, 1000))
+            if added:
+                new[reason] = added
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return new
+
+
+def entries(store: Store) -> Iterator[Entry]:
     """Yield every suppressed address, sorted."""
-    for row in db.execute(
-        "SELECT address, reason, source, added, list FROM suppression ORDER BY key"
-    ):
+    for row in store.suppressions():
         yield Entry(*row)
-
-
-def cursor(db: sqlite3.Connection, provider: str) -> float | None:
-    """Return the provider time the last sync of this provider reached, if any."""
-    row = db.execute("SELECT cursor FROM sync_cursor WHERE provider = ?", (provider,)).fetchone()
-    return float(row[0]) if row else None
-
-
-def set_cursor(db: sqlite3.Connection, provider: str, reached: float) -> None:
-    """Remember how far a provider's sync got."""
-    with db:
-        db.execute("BEGIN")
-        db.execute(
-            "INSERT OR REPLACE INTO sync_cursor (provider, cursor, updated) VALUES (?, ?, ?)",
-            (provider, repr(reached), time.time()),
-        )

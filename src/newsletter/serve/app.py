@@ -15,7 +15,6 @@ list. Nothing here reads the Host header, sets a cookie or redirects.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from newsletter.errors import WorkspaceError
 from newsletter.model import Series
 from newsletter.send import suppression
 from newsletter.send.unsubscribe import SECRET_ENV, endpoint, verify
+from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace, find_workspace
 
 MAX_BODY = 4096  # a one-click or button POST is a few dozen bytes
@@ -72,7 +72,7 @@ class UnsubscribeApp:
         self.workspace, self.series = workspace, series
         self.list_id = list_id(series)
         self._secret = secret
-        self._local = threading.local()  # one database connection per server thread
+        self._local = threading.local()  # one state connection per server thread
         url = endpoint(series.base_url, series.delivery.unsubscribe_url)
         paths = {"/unsubscribe/"}
         if url:  # also where a reverse proxy passes the published path on unchanged
@@ -81,7 +81,7 @@ class UnsubscribeApp:
             "/healthz": {"GET": self.healthz},
             **{path: {"GET": self.show, "POST": self.unsubscribe} for path in paths},
         }
-        suppression.migrate(self.db)  # fail at start, not at the first reader
+        _ = self.store  # open (and migrate) the state now: fail at start, not at a reader
 
     def __repr__(self) -> str:  # never show the secret
         return f"<UnsubscribeApp {self.workspace.root}>"
@@ -118,7 +118,7 @@ class UnsubscribeApp:
     # -- handlers ---------------------------------------------------------------------
     def healthz(self, environ: Environ) -> Response:
         """Answer 200 for load balancers once the database answers."""
-        self.db.execute("SELECT 1").fetchone()
+        self.store.sync_cursor("")  # the state answers
         return Response(200, b"ok\n", "text/plain; charset=utf-8")
 
     def show(self, environ: Environ) -> Response:
@@ -148,7 +148,7 @@ class UnsubscribeApp:
             return self.invalid()
         one_click = "One-Click" in form.get("List-Unsubscribe", [])
         source = "one-click" if one_click else "link"
-        suppression.record(self.db, email, "unsubscribe", source, self.list_id)
+        suppression.record(self.store, email, "unsubscribe", source, self.list_id)
         return self.page(200, "serve/unsubscribed.html.j2", {"email": email})
 
     # -- helpers ----------------------------------------------------------------------
@@ -180,14 +180,12 @@ class UnsubscribeApp:
         return Response(status, html.encode())
 
     @property
-    def db(self) -> sqlite3.Connection:
-        """Return this thread's connection to the workspace's send database."""
-        db = getattr(self._local, "db", None)
-        if db is None:
-            from newsletter.send.ledger import connect
-
-            db = self._local.db = connect(self.workspace.state_dir)
-        return db
+    def store(self) -> Store:
+        """Return this thread's connection to the workspace's state store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.workspace)
+        return store
 
 
 def _same(a: str, b: str) -> bool:
