@@ -54,6 +54,16 @@ def load_message(workspace, series, loaded):
 )
 @click.option("--retry-failed", is_flag=True, help="Also retry recipients that failed before.")
 @click.option("--strict", is_flag=True, help="Abort if the list has invalid or duplicate rows.")
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="Do not sync the provider's suppressions first (a failed sync stops the send).",
+)
+@click.option(
+    "--no-probe",
+    is_flag=True,
+    help="Do not check first that the unsubscribe URL answers a one-click POST with 2xx.",
+)
 @pass_state
 def send(
     state: State,
@@ -67,6 +77,8 @@ def send(
     resend_unknown: bool,
     retry_failed: bool,
     strict: bool,
+    no_sync: bool,
+    no_probe: bool,
 ) -> None:
     """Send ISSUE to every subscriber on --list, resumably and never twice.
 
@@ -110,6 +122,8 @@ def send(
         options=options,
     )
     try:
+        if not dry_run:
+            job.synced = _preflight(workspace, series, chosen, no_sync, no_probe)
         plan = job.plan()
         problems = job.diagnostics(plan)
         ui.show_diagnostics(problems)
@@ -142,6 +156,8 @@ def _summary(series, message, provider, plan, job, total: int) -> None:
         ("suppressed", f"{counts['suppressed']} (never mailed)"),
         ("already sent", str(counts["sent"])),
     ]
+    if job.synced is not None:
+        lines.insert(7, ("newly suppressed", f"{job.synced.added} (synced from {provider.name})"))
     if job.recovered:
         lines.append(("recovered", f"{job.recovered} in flight at the last stop -> unknown"))
     if counts["unknown"]:
@@ -153,6 +169,23 @@ def _summary(series, message, provider, plan, job, total: int) -> None:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         ui.show_note(f"{key:>{width}}: {value}")
+
+
+def _preflight(workspace, series, provider, no_sync: bool, no_probe: bool):
+    """Sync the provider's suppressions and probe the unsubscribe URL; return the sync."""
+    from newsletter.send.job import list_id
+    from newsletter.send.preflight import probe_unsubscribe, sync_first
+    from newsletter.state import open_store
+
+    if not no_probe:
+        probe_unsubscribe(series, provider, list_id(series))
+    if no_sync:
+        return None
+    store = open_store(workspace)
+    try:
+        return sync_first(store, provider)
+    finally:
+        store.close()
 
 
 def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
@@ -344,6 +377,47 @@ def suppress_list(state: State, fmt: str) -> None:
                 click.echo("\t".join(row))
     finally:
         store.close()
+
+
+@suppress.command("sync")
+@click.option(
+    "--provider",
+    type=click.Choice([n for n in PROVIDERS if n not in ("outbox", "smtp")]),
+    help="Sync this provider instead of delivery.provider.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Read from this date (UTC) instead of where the last sync stopped.",
+)
+@pass_state
+def suppress_sync(state: State, provider: str | None, since) -> None:
+    """Pull bounces, complaints and unsubscribes from the provider into the suppression list."""
+    import datetime as dt
+
+    from newsletter.loader import load_series
+    from newsletter.send.job import make_provider
+    from newsletter.send.sync import can_sync, describe, sync
+    from newsletter.state import open_store
+
+    workspace = state.workspace()
+    series, source = load_series(workspace)
+    if series is None:
+        ui.show_diagnostics(source.diagnostics)
+        sys.exit(1)
+    chosen = make_provider(workspace, series, None, provider)
+    if not can_sync(chosen):
+        raise click.UsageError(
+            f"{chosen.name} keeps no suppression list to sync; name one with --provider"
+        )
+    start = since.replace(tzinfo=dt.UTC).timestamp() if since else None
+    store = open_store(workspace)
+    try:
+        report = sync(store, chosen, start)
+    finally:
+        store.close()
+        chosen.close()
+    ui.show_note(describe(report))
 
 
 def _suppress(state: State, addresses, reason: str, source: str) -> None:

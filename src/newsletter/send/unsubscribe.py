@@ -19,6 +19,8 @@ from urllib.parse import quote_plus, urlencode, urljoin
 from newsletter.errors import SendError
 
 SECRET_ENV = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+# The address `newsletter send` probes the unsubscribe URL with (see send/preflight.py).
+PROBE_ADDRESS = "unsubscribe-probe@newsletter.invalid"
 PATH = "unsubscribe/"
 _PLAIN = re.compile(r"[A-Za-z0-9_.~@-]+")  # quote_plus() leaves all but @ as they are
 
