@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterator
 
 from newsletter.errors import SendError
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
@@ -70,9 +71,9 @@ class MailgunProvider(HttpProvider):
         variables = {}
         for recipient in batch.recipients:
             values = {f: str(v or "") for f, v in recipient.values.items()}
-            mine = {f: values.get(f, "") for f in text_fields}
-            mine.update({f"{f}__html": html.escape(values.get(f, "")) for f in html_fields})
-            mine.update({f"{f}__line": _one_line(values.get(f, "")) for f in line_fields})
+            mine = {f: lookup(values, f) for f in text_fields}
+            mine.update({f"{f}__html": html.escape(lookup(values, f)) for f in html_fields})
+            mine.update({f"{f}__line": _one_line(lookup(values, f)) for f in line_fields})
             variables[recipient.email] = mine
         fields: list[tuple[str, str]] = [
             ("from", mailbox(message.from_name, message.from_email)),

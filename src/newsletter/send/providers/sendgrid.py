@@ -16,6 +16,7 @@ import html
 import time
 from collections.abc import Iterator
 
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
@@ -59,9 +60,9 @@ class SendGridProvider(HttpProvider):
                 to["name"] = personal.to_name
             item: dict = {"to": [to], "subject": personal.subject}
             values = recipient.values
-            substitutions = {_tag(f): str(values.get(f, "") or "") for f in text_fields}
+            substitutions = {_tag(f): str(lookup(values, f) or "") for f in text_fields}
             substitutions.update(
-                {_tag(f, "html"): html.escape(str(values.get(f, "") or "")) for f in html_fields}
+                {_tag(f, "html"): html.escape(str(lookup(values, f) or "")) for f in html_fields}
             )
             if substitutions:
                 item["substitutions"] = substitutions
