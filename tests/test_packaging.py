@@ -9,6 +9,8 @@ import zipfile
 
 from tests.helpers import REPO
 
+UV = [sys.executable, "-m", "uv"]
+
 
 def test_ruff_lint_and_format():
     paths = [p for p in ("src", "tests", "bench") if (REPO / p).exists()]
@@ -33,7 +35,7 @@ def test_ruff_lint_and_format():
 def test_wheel_install_gives_a_working_tool(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+        [*UV, "build", "-q", "--wheel", "-o", str(wheels), str(REPO)],
         check=True,
         capture_output=True,
     )
@@ -47,24 +49,28 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
     }
     assert shipped <= packaged, "default templates missing from the wheel"
     env = tmp_path / "env"
-    # System site-packages give the dependencies; the wheel itself must come from env.
-    venv.create(env, with_pip=False, system_site_packages=True)
+    # An environment of its own (no system or outer-venv site-packages, so the test passes
+    # inside and outside a venv): the wheel plus its declared dependencies at the locked
+    # versions, from uv's cache or the package registry.
+    venv.create(env, with_pip=False)
     python = env / "bin" / "python"
-    subprocess.run(
+    done = subprocess.run(
         [
-            sys.executable,
-            "-m",
+            *UV,
             "pip",
-            "--python",
-            str(python),
             "install",
             "-q",
-            "--no-deps",
+            "--python",
+            str(python),
+            "-c",
+            str(REPO / "requirements-test.lock"),
             str(wheel),
         ],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
     where = subprocess.run(
         [str(python), "-c", "import newsletter; print(newsletter.__file__)"],
         capture_output=True,
@@ -86,3 +92,15 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
     templates = REPO / "src/newsletter/templates"
     for template in shipped:
         assert (tmp_path / "ws/templates" / template.relative_to(templates)).is_file()
+    # Then break it as a half-finished install would: one line naming the package, exit 2.
+    subprocess.run(
+        [*UV, "pip", "uninstall", "-q", "--python", str(python), "rich"],
+        check=True,
+        capture_output=True,
+    )
+    broken = subprocess.run(
+        [str(tool), "check"], cwd=tmp_path / "ws", capture_output=True, text=True, check=False
+    )
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert broken.stderr.count("\n") == 1 and "'rich'" in broken.stderr
+    assert "pip install newsletter" in broken.stderr
