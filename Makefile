@@ -20,7 +20,7 @@ empty :=
 space := $(empty) $(empty)
 
 .PHONY: demo test test-latest lock install install-test install-node install-system \
-        install-system-run venv lint goldens
+        install-system-run venv lint goldens mutation
 
 venv:
 	@PYTHON=$(PYTHON) VENV=$(VENV) REMAKE_IF_OTHER=$(REMAKE_IF_OTHER) bash scripts/venv.sh
@@ -73,3 +73,9 @@ goldens: install-test
 lint: install-test
 	$(VENV)/bin/python -m ruff check src tests bench
 	$(VENV)/bin/python -m ruff format --check src tests bench
+
+# Mutation testing of the guarantees (ledger, engine, job, tokens, escaping, YAML checks, size
+# limit): a score per module, goal 90%; equivalent survivors are listed in tests/MUTANTS.md.
+mutation: install-test
+	$(VENV)/bin/python -m pip $(PIP_FLAGS) install -c $(LOCK) -e '.[mutation]'
+	$(VENV)/bin/python scripts/mutation.py

@@ -139,7 +139,8 @@ def render_message(workspace: Workspace, series: Series, loaded: LoadedIssue) ->
     Raises RenderError when the HTML is over Gmail's clipping size.
     """
     from newsletter.errors import RenderError
-    from newsletter.render.email import render_email_html, size_diagnostics
+    from newsletter.render.email import render_email_html
+    from newsletter.render.size import size_diagnostics
     from newsletter.render.text import render_text
 
     html_part = render_email_html(workspace, series, loaded)
