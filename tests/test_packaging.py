@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 
@@ -30,6 +32,23 @@ def test_ruff_lint_and_format():
         check=False,
     )
     assert fmt.returncode == 0, fmt.stdout
+
+
+def _name(requirement: str) -> str:
+    """Return a requirement's project name, normalised (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group()).lower()
+
+
+def test_the_lock_pins_every_declared_requirement():
+    """A dependency added to pyproject.toml without `make lock` would go untested at a pin."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
+    declared = {
+        _name(r) for r in [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    }
+    lock = (REPO / "requirements-test.lock").read_text("utf-8")
+    pinned = {_name(line) for line in lock.splitlines() if re.match(r"[A-Za-z0-9]", line)}
+    assert all("==" in line for line in lock.splitlines() if re.match(r"[A-Za-z0-9]", line))
+    assert declared <= pinned, f"run `make lock`: {sorted(declared - pinned)} not in the lock"
 
 
 def test_wheel_install_gives_a_working_tool(tmp_path):
