@@ -44,7 +44,7 @@ wait "$preview_pid"
 rm -f "$preview_log"
 echo "== serve: answer a reader's one-click unsubscribe (RFC 8058) here, then list suppressions"
 serve_log=$(mktemp)
-"${PYTHON:-python3}" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
+"$PYTHON" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
 serve_pid=$!
 url=""
 for _ in $(seq 100); do
@@ -52,7 +52,7 @@ for _ in $(seq 100); do
   [ -n "$url" ] && break
   sleep 0.1
 done
-"${PYTHON:-python3}" - "$url" <<'EOF'
+"$PYTHON" - "$url" <<'EOF'
 import email
 import email.policy
 import re
