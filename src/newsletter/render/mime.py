@@ -21,18 +21,27 @@ SAMPLE_RECIPIENT = {
 }
 
 
-def sample_values(message: RenderedMessage, base_url: str | None) -> dict[str, str]:
-    """Return example values for every token the message uses."""
+def sample_values(
+    message: RenderedMessage, base_url: str | None, unsubscribe_url: str | None = None
+) -> dict[str, str]:
+    """Return example values for every token the message uses.
+
+    unsubscribe_url: delivery.unsubscribe_url, where the real links will point.
+    """
+    from newsletter.send.unsubscribe import endpoint
+
     values = {name: f"example-{name.replace('_', '-')}" for name in message.fields()}
     values.update(SAMPLE_RECIPIENT)
     base = (base_url or "https://newsletter.example.com/").rstrip("/") + "/"
-    values["unsubscribe_url"] = f"{base}unsubscribe/?token=example-token"
+    values["unsubscribe_url"] = f"{endpoint(base, unsubscribe_url)}?token=example-token"
     return values
 
 
-def sample(message: RenderedMessage, base_url: str | None) -> PersonalMessage:
+def sample(
+    message: RenderedMessage, base_url: str | None, unsubscribe_url: str | None = None
+) -> PersonalMessage:
     """Return the message as the example reader receives it."""
-    return personalize(message, sample_values(message, base_url))
+    return personalize(message, sample_values(message, base_url, unsubscribe_url))
 
 
 def sample_mime(
