@@ -12,7 +12,7 @@ from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
 
 
-@cli.command()
+@cli.command(short_help="Answer unsubscribe links and one-click unsubscribe POSTs.")
 @click.option(
     "--host",
     default="127.0.0.1",

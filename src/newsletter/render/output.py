@@ -60,7 +60,12 @@ class RenderJob:
 
         series = self.series
         unsubscribe_url = series.delivery.unsubscribe_url
-        return self.once("sample", lambda: sample(self.message, series.base_url, unsubscribe_url))
+        return self.once(
+            "sample",
+            lambda: sample(
+                self.message, series.base_url, series.merge_fields, unsubscribe_url=unsubscribe_url
+            ),
+        )
 
     def write(self, name: str, content: str | bytes) -> Path:
         """Write one file into the issue's folder and return its path."""
