@@ -114,6 +114,7 @@ def test_merge_fields_in_links_are_url_encoded_for_their_spot(tmp_path):
     assert newsletter("-w", str(root), "check").returncode == 0
     done = send(root, "--list", str(root / "list.csv"), "--yes")
     assert done.returncode == 0, done.stderr
+    assert "list: 1 row in" in done.stderr  # not "1 rows"
     message = sent(root)["a+b@example.org"]
     body = html(message)
     assert 'href="https://example.org/p/a+b@example.org?e=a%2Bb%40example.org&amp;c=c%26d%3D1"' in (
