@@ -6,6 +6,7 @@ import email
 import email.policy
 from pathlib import Path
 
+import pytest
 from sendkit import newsletter
 
 from tests.helpers.workspace import SERIES, make_workspace
@@ -87,8 +88,9 @@ def test_a_field_without_column_or_fallback_refuses_before_mailing(tmp_path):
     assert sent(root) == {}
 
 
-def test_an_empty_value_gets_the_fallback(tmp_path):
-    series = SERIES + "merge_fields:\n  company: your company\n"
+@pytest.mark.parametrize("declared", ["your company", "{fallback: your company}"])
+def test_an_empty_value_gets_the_fallback(tmp_path, declared):
+    series = SERIES + f"merge_fields:\n  company: {declared}\n"
     issue = HEAD + ITEMS.replace("One paragraph.", "News for %%company%%.")
     root = workspace(tmp_path, issue, series)
     done = send(root, "--list", str(root / "list.csv"), "--yes")
