@@ -6,9 +6,16 @@ import re
 from typing import TYPE_CHECKING
 
 from newsletter import markup
-from newsletter.errors import Diagnostic, Severity, display_path
-from newsletter.model import Image, Issue, Series, _source
+from newsletter.errors import (
+    Diagnostic,
+    OutsideWorkspaceError,
+    Severity,
+    WorkspaceError,
+    display_path,
+)
+from newsletter.model import Image, Issue, Series
 from newsletter.source import Source, YamlPath, format_path, read_yaml
+from newsletter.workspace import REMOTE
 
 if TYPE_CHECKING:
     from newsletter.loader import LoadedIssue
@@ -30,11 +37,22 @@ def warn(source: Source, path: YamlPath, message: str) -> None:
     )
 
 
-def _check_source(source: Source, workspace: Workspace, path: YamlPath, src: str) -> None:
-    if src.startswith(("http://", "https://")):
-        return
-    if not workspace.resolve(src).is_file():
-        source.error(path, f"image file '{src}' not found in the workspace")
+def _check_source(source: Source, workspace: Workspace, path: YamlPath, src: str) -> bool:
+    """Report an image that is missing or leads out of the workspace (the shared resolver).
+
+    Return False when src can never be an image of the issue (not merely missing yet).
+    """
+    try:
+        if src.lower().startswith(REMOTE):
+            markup.check_url(src)
+        else:
+            workspace.contained(src)
+    except (ValueError, OutsideWorkspaceError) as exc:
+        source.error(path, str(exc))
+        return False
+    except WorkspaceError as exc:
+        source.error(path, exc.message)
+    return True
 
 
 def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: Image | None) -> None:
@@ -45,21 +63,25 @@ def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: Im
         warn(source, path, "image has no credit")
 
 
+def _check_markdown_images(
+    source: Source, workspace: Workspace, path: YamlPath, text: str, *, inline: bool = False
+) -> None:
+    """Check the images of Markdown text (an article body, an item summary) like model images."""
+    for src, alt, _caption in markup.images(text, inline=inline):
+        if _check_source(source, workspace, path, src) and not alt.strip():
+            warn(source, path, f"image '{src}' has no alt text")
+
+
 def check_files(issue: Issue, source: Source, workspace: Workspace) -> None:
-    """Check referenced images, Markdown images in article bodies, and editorial limits."""
+    """Check referenced images (hero, articles, bodies, summaries), and editorial limits."""
     _check_image(source, workspace, ("image",), issue.image)
+    for index, item in enumerate(issue.items):
+        summary_at = ("items", index, "summary")
+        _check_markdown_images(source, workspace, summary_at, item.summary, inline=True)
     for index, article in enumerate(issue.articles):
         where: YamlPath = ("articles", index)
         _check_image(source, workspace, (*where, "image"), article.image)
-        for src, alt, _caption in markup.images(article.body):
-            try:
-                _source(src)
-            except ValueError as exc:
-                source.error((*where, "body"), str(exc))
-                continue
-            _check_source(source, workspace, (*where, "body"), src)
-            if not alt.strip():
-                warn(source, (*where, "body"), f"image '{src}' has no alt text")
+        _check_markdown_images(source, workspace, (*where, "body"), article.body)
     _editorial(issue, source)
 
 

@@ -2,6 +2,7 @@
 
 NewsletterError
  ├── WorkspaceError   no workspace, unreadable settings, bad paths (load)
+ │    └── OutsideWorkspaceError  a path or symlink leading out of the workspace
  ├── ValidationError  an issue or the series settings hold problems (validate)
  ├── RenderError      a template or the MJML compiler failed (render)
  ├── PreviewError     the preview server could not start (preview)
@@ -67,6 +68,12 @@ class WorkspaceError(NewsletterError):
     """The workspace could not be found or read."""
 
     exit_code = 2
+
+
+class OutsideWorkspaceError(WorkspaceError):
+    """A file to read or publish lies outside the workspace (a symlink, '..', a file: URL)."""
+
+    exit_code = 1
 
 
 class ValidationError(NewsletterError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from pydantic import (
 
 from newsletter import markup
 from newsletter.send.names import Provider
+from newsletter.workspace import REMOTE, path_problem
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -34,14 +34,12 @@ def _email(value: str) -> str:
 
 def _source(value: str) -> str:
     """Accept an http(s) URL or a relative path that stays inside the workspace."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
-        if not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' must be an http(s) URL or a path in the workspace")
+    if value.lower().startswith(REMOTE):
         return markup.check_url(value)
-    path = PurePosixPath(value.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"'{value}' must be a path inside the workspace, e.g. images/hero.jpg")
-    return str(path)
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return str(PurePosixPath(value.replace("\\", "/")))
 
 
 def _single_line(value: str) -> str:
