@@ -27,7 +27,7 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem, located in a file by 1-based line and column."""
+    """One problem, located in a file by 1-based line and column (0: column unknown)."""
 
     path: str
     line: int
@@ -40,9 +40,15 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    @property
+    def place(self) -> str:
+        """Return path:line:col, or path:line where the column is unknown (0: templates)."""
+        column = f":{self.column}" if self.column else ""
+        return f"{self.path}:{self.line}{column}"
+
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
+        return f"{self.place}: {self.severity}: {where}{self.message}"
 
 
 def display_path(path: Path) -> str:

@@ -43,8 +43,7 @@ def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in ordered:
         where = f"{d.field}: " if d.field else ""
         err().print(
-            f"{escape(d.path)}:{d.line}:{d.column}: [{_STYLE[d.severity]}]{d.severity}[/]: "
-            f"{escape(where + d.message)}"
+            f"{escape(d.place)}: [{_STYLE[d.severity]}]{d.severity}[/]: {escape(where + d.message)}"
         )
 
 
