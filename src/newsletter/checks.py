@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import TYPE_CHECKING
 
 from newsletter import markup
@@ -27,6 +28,12 @@ PREHEADER_MAX_CHARS = 150  # clients show 40-140 characters; longer text is neve
 SUBJECT_MAX_CHARS = 90
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PLACEHOLDER = re.compile(r"\bTODO\b")
+# Bidi controls reorder what a reader sees (a subject can read differently from what it
+# says); zero-width characters hide inside words. Both pass unseen in an editor.
+INVISIBLE = re.compile(
+    "[\u061c\u200b\u200c\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+    "|(?<![\U0001f000-\U0001faff\u2600-\u27bf\ufe0f])\u200d"  # a ZWJ joining emoji is fine
+)
 
 
 def warn(source: Source, path: YamlPath, message: str) -> None:
@@ -105,6 +112,7 @@ def _editorial(issue: Issue, source: Source) -> None:
             ("subject",),
             f"subject is {len(issue.subject)} characters; inboxes cut it near {SUBJECT_MAX_CHARS}",
         )
+    _invisible(issue, source)
     for index, item in enumerate(issue.items):
         if len(item.headline) > HEADLINE_MAX_CHARS:
             warn(
@@ -120,6 +128,27 @@ def _editorial(issue: Issue, source: Source) -> None:
                 f"summary is {words} words (more than {SUMMARY_MAX_WORDS})",
             )
     _placeholders(source, source.data, ())
+
+
+def _invisible(issue: Issue, source: Source) -> None:
+    """Warn about bidi controls and zero-width characters in what inboxes and lists show."""
+    lines: list[tuple[YamlPath, str | None]] = [
+        (("subject",), source.data.get("subject") if isinstance(source.data, dict) else None),
+        (("title",), source.data.get("title") if isinstance(source.data, dict) else None),
+        (("preheader",), issue.preheader),
+    ]
+    lines += [(("items", i, "headline"), item.headline) for i, item in enumerate(issue.items)]
+    lines += [(("articles", i, "title"), a.title) for i, a in enumerate(issue.articles)]
+    for path, text in lines:
+        found = INVISIBLE.search(text) if isinstance(text, str) else None
+        if found:
+            char = found.group()[-1]
+            warn(
+                source,
+                path,
+                f"invisible character U+{ord(char):04X} ({unicodedata.name(char, 'control')}) "
+                f"at character {found.end()}: it can hide or reorder text; remove it",
+            )
 
 
 def _placeholders(source: Source, value: object, path: YamlPath) -> None:

@@ -16,6 +16,7 @@ class to an exit code. A traceback reaching the user is a bug.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -50,6 +51,14 @@ class Diagnostic:
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
         return f"{self.place}: {self.severity}: {where}{self.message}"
+
+
+_URL_LOGIN = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"<>]+@")
+
+
+def mask_credentials(text: str) -> str:
+    """Return text with the login of every URL in it masked (http://user:pw@host -> ***@host)."""
+    return _URL_LOGIN.sub(r"\1***@", text) if "@" in text else text
 
 
 def display_path(path: Path) -> str:

@@ -42,6 +42,21 @@ def _source(value: str) -> str:
     return str(PurePosixPath(value.replace("\\", "/")))
 
 
+def _base_url(value: str) -> str:
+    """Accept where the archive is published: an http(s) folder, without query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"'{value}' must be an http(s) address, e.g. https://news.example.org/")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            f"'{value}' must not have a query (?) or fragment (#): "
+            "page and image addresses are appended to it"
+        )
+    return value
+
+
 def _single_line(value: str) -> str:
     if "\n" in value:
         raise ValueError("must be a single line")
@@ -51,6 +66,7 @@ def _single_line(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Line = Annotated[Text, AfterValidator(_single_line)]
 Url = Annotated[Text, AfterValidator(markup.check_url)]
+BaseUrl = Annotated[Url, AfterValidator(_base_url)]
 Email = Annotated[Text, AfterValidator(_email)]
 ImageSource = Annotated[Text, AfterValidator(_source)]
 InlineMarkdown = Annotated[Text, AfterValidator(lambda v: markup.check_links(v, inline=True))]
@@ -205,7 +221,7 @@ class Series(Strict):
     reply_to: Email | None = None
     contact: Email | None = Field(None, description="Address readers write to (subscriptions).")
     address: Text = Field(description="Postal address printed in the footer (CAN-SPAM).")
-    base_url: Url | None = Field(
+    base_url: BaseUrl | None = Field(
         None, description="Where the archive is published; images and web links in email use it."
     )
     footer: InlineMarkdown | None = Field(None, description="The series blurb, inline Markdown.")

@@ -236,3 +236,17 @@ def test_an_unclosed_quote_is_reported_and_skipped_never_swallowing_rows(ws):
     strict = run(ws, "send", "vol-3-8", "--list", str(ws / "broken.csv"), "--yes", "--strict")
     assert strict.returncode == 1 and "broken.csv:2:1: error:" in strict.stderr
     assert not (ws / "outbox" / "vol-3-8").exists()
+
+
+def test_addresses_alike_once_made_file_names_get_a_file_each(ws):
+    (ws / "alike.csv").write_text("email\na&b@example.org\na_b@example.org\n", encoding="utf-8")
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "alike.csv"), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "sent 2," in done.stderr
+    files = list((ws / "outbox" / "vol-2-10").glob("*.eml"))
+    assert len(files) == 2
+    recipients = set()
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        recipients.add(message["To"].addresses[0].addr_spec)
+    assert recipients == {"a&b@example.org", "a_b@example.org"}

@@ -67,7 +67,7 @@ def schema(series: bool, output: Path | None) -> None:
     if output:
         output.write_text(text + "\n", encoding="utf-8")
     else:
-        click.echo(text)
+        ui.echo(text)
 
 
 @cli.command()
@@ -91,7 +91,7 @@ def new(state: State, date, volume: int | None) -> None:
     from newsletter.scaffold import new_issue
 
     path = new_issue(state.workspace(), date.date() if date else None, volume)
-    click.echo(str(path))
+    ui.echo(str(path))
 
 
 @cli.command()
@@ -101,4 +101,4 @@ def init(directory: Path) -> None:
     from newsletter.scaffold import init_workspace
 
     for path in init_workspace(directory):
-        click.echo(str(path))
+        ui.echo(str(path))

@@ -256,7 +256,7 @@ def status(state: State, issue: str, fmt: str, only: str | None) -> None:
             ledger.recover()  # no send is running: what is in flight was cut short
         if only:
             for address in ledger.addresses(only):
-                click.echo(address)
+                ui.echo(address)
             return
         counts = ledger.counts()
         inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
@@ -264,16 +264,16 @@ def status(state: State, issue: str, fmt: str, only: str | None) -> None:
             data = {"issue": slug, "counts": counts}
             if running:
                 data["inflight"] = inflight
-            click.echo(json.dumps(data))
+            ui.echo(json.dumps(data))
             return
         width = max(map(len, STATES))
-        click.echo(f"{slug}{' (a send is running)' if running else ''}")
+        ui.echo(f"{slug}{' (a send is running)' if running else ''}")
         for name in STATES:
-            click.echo(f"  {name:<{width}}  {counts[name]}")
+            ui.echo(f"  {name:<{width}}  {counts[name]}")
         if running:
-            click.echo(f"  {'inflight':<{width}}  {inflight}")
+            ui.echo(f"  {'inflight':<{width}}  {inflight}")
         for reason, count in ledger.reasons("failed"):
-            click.echo(f"  failed x{count}: {reason}")
+            ui.echo(f"  failed x{count}: {reason}")
     finally:
         lock.release()
         store.close()
@@ -325,7 +325,7 @@ def suppress_list(state: State) -> None:
     store = open_store(state.workspace())
     try:
         for address, reason in suppression.entries(store):
-            click.echo(f"{address}\t{reason}")
+            ui.echo(f"{address}\t{reason}")
     finally:
         store.close()
 
