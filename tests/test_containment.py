@@ -39,14 +39,14 @@ ISSUES = {
     "summary": (
         "images/chart.jpg",
         "items:\n  - headline: H\n    summary: See ![chart](images/chart.jpg) here.\n",
-        "9:14",
+        "9:27",
         "items[0].summary",
     ),
     "body": (
         "images/figure.jpg",
         "articles:\n  - title: A\n    body: |\n      Intro.\n\n"
         "      ![figure](images/figure.jpg)\n",
-        "9:11",
+        "12:17",
         "articles[0].body",
     ),
 }
@@ -201,6 +201,6 @@ def test_missing_summary_image_is_reported(space) -> None:
     result = run("check")
     assert result.exit_code == 1
     assert (
-        "issues/vol-1-1.yaml:9:14: error: items[0].summary: image file 'images/chart.jpg' "
+        "issues/vol-1-1.yaml:9:27: error: items[0].summary: image file 'images/chart.jpg' "
         "not found in the workspace" in result.output
     )

@@ -16,6 +16,7 @@ class to an exit code. A traceback reaching the user is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -37,6 +38,7 @@ class Diagnostic:
     message: str
     field: str = ""
     severity: Severity = Severity.ERROR
+    code: str = ""  # a stable name for problems other stages act on, e.g. "todo"
 
     @property
     def is_error(self) -> bool:
@@ -47,6 +49,14 @@ class Diagnostic:
         """Return path:line:col, or path:line where the column is unknown (0: templates)."""
         column = f":{self.column}" if self.column else ""
         return f"{self.path}:{self.line}{column}"
+
+    def with_code(self, code: str) -> Diagnostic:
+        """Return this diagnostic named by code."""
+        return dataclasses.replace(self, code=code)
+
+    def as_error(self) -> Diagnostic:
+        """Return this diagnostic as an error (a warning that blocks a step)."""
+        return dataclasses.replace(self, severity=Severity.ERROR)
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
