@@ -119,3 +119,20 @@ def test_a_closed_pipe(sent: Path) -> None:
     assert result.returncode == 141
     assert "broken pipe" in result.stderr
     _plain(result)
+
+
+def test_a_full_ledger(tmp_path: Path) -> None:
+    root = copy_sample(tmp_path / "ws")
+    shutil.copy(Path(__file__).parents[2] / "subscribers.csv", root / "subscribers.csv")
+    state = root / ".newsletter"
+    state.mkdir()
+    command = " ".join([*NEWSLETTER, "send", "vol-2-10", "--list", "subscribers.csv", "--yes"])
+    script = (
+        f"mount -t tmpfs -o size=64k tmpfs {state} && "
+        f"dd if=/dev/zero of={state}/fill bs=1k count=60 2>/dev/null; "
+        f"NEWSLETTER_UNSUBSCRIBE_SECRET={'x' * 40} {command}"
+    )
+    result = _in_namespace(script, root)
+    assert result.returncode == 74, result.stderr
+    assert "error: the disk is full" in result.stderr
+    _plain(result)
