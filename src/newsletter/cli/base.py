@@ -59,6 +59,8 @@ class NewsletterGroup(click.Group):
                 ui.show_error(message)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except ModuleNotFoundError:
+            raise  # an incomplete installation, not a bug: newsletter.launcher says so
         except KeyboardInterrupt:
             ui.show_error("interrupted")
             code = 130
@@ -69,6 +71,17 @@ class NewsletterGroup(click.Group):
         except Exception as exc:
             code = _unexpected(exc)
         ctx.exit(code)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their summaries whole (click cuts them off with '...')."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 def _unexpected(exc: Exception) -> int:
