@@ -99,10 +99,9 @@ def _text(job: RenderJob) -> list[Path]:
 
 
 def _eml(job: RenderJob) -> list[Path]:
-    from newsletter.render.message import to_mime
+    from newsletter.render.mime import sample_eml
 
-    mime = to_mime(job.message, job.sample)
-    return [job.write("email.eml", mime.as_bytes())]
+    return [job.write("email.eml", sample_eml(job.message, job.series.base_url))]
 
 
 def _print(job: RenderJob) -> list[Path]:

@@ -108,7 +108,7 @@ class SendJob:
             ledger_db.connect(self.workspace.state_dir), self.message.slug
         )
         self.recovered = self.ledger.recover()
-        plan = self.ledger.plan(read_rows(self.list_path), check_address, keep=False)
+        plan = self.ledger.plan(read_rows(self.list_path), self.check_address, keep=False)
         if self.strict and (plan.invalid or plan.duplicates):
             self.ledger.rollback()
             raise SendError(
@@ -119,6 +119,12 @@ class SendJob:
         if not self.dry_run:
             self.ledger.db.execute("COMMIT")
         return plan
+
+    def check_address(self, address: str) -> tuple[str | None, str]:
+        """Return (normalised address, '') or (None, why it is skipped), this provider's way."""
+        email, why = check_address(address)
+        refusal = self.provider.refuses(email) if email is not None else None
+        return (None, refusal) if refusal else (email, why)
 
     def diagnostics(self, plan: ledger_db.Plan, severity=Severity.WARNING) -> list[Diagnostic]:
         """Return the list's problems as file:line diagnostics."""

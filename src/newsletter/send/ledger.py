@@ -109,7 +109,9 @@ class Ledger:
             if email is None:
                 plan.invalid += 1
                 if len(plan.problems) < max_problems:
-                    plan.problems.append((row.line, row.address, f"invalid address: {why}"))
+                    # A valid address this provider cannot take says so itself.
+                    shown = why if why.startswith("not deliverable") else f"invalid address: {why}"
+                    plan.problems.append((row.line, row.address, shown))
                 db.execute(
                     "INSERT OR REPLACE INTO recipients (issue, key, address, line, state, reason,"
                     " updated) VALUES (?, ?, ?, ?, 'invalid', ?, ?)",

@@ -40,6 +40,9 @@ class MailgunProvider(HttpProvider):
     max_batch = 1000  # "maximum number of recipients allowed for Batch Sending is 1,000"
     default_rate = 10.0
     credentials = ("MAILGUN_API_KEY",)
+    # "Mailgun supports internationalized email addresses ... Outgoing Messages (HTTP API)"
+    # https://documentation.mailgun.com/docs/mailgun/user-manual/internationalization
+    eai = True
 
     @property
     def default_base(self) -> str:  # type: ignore[override]

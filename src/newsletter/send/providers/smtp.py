@@ -3,7 +3,9 @@
 Login comes from SMTP_USERNAME / SMTP_PASSWORD when set (a local relay may need none).
 Batches are single messages so the ledger knows each recipient's fate exactly; the
 connection stays open across batches. A 4xx reply is transient (retried), a 5xx reply
-fails the recipient with the server's words.
+fails the recipient with the server's words. Messages go out as the bytes the compiled
+message built (`sendmail`, never `send_message`, whose generator re-folds the headers).
+An internationalised address goes with SMTPUTF8 (RFC 6531) when the server announces it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import smtplib
 import ssl
 import threading
 
-from newsletter.render.message import to_mime
+from newsletter.render.headers import address, needs_smtputf8
 from newsletter.send.providers.base import (
     Batch,
+    Built,
     Fatal,
     Outcome,
     Provider,
@@ -38,17 +41,37 @@ class SmtpProvider(Provider):
         super().__init__(*args, **kwargs)
         self.local = threading.local()  # one connection per worker thread
         self.connections: list[smtplib.SMTP] = []
+        self._eai: bool | None = None  # whether the server announces SMTPUTF8
 
     def check_credentials(self) -> None:
         if bool(self.env.get("SMTP_USERNAME")) != bool(self.env.get("SMTP_PASSWORD")):
             self.secret("SMTP_PASSWORD" if self.env.get("SMTP_USERNAME") else "SMTP_USERNAME")
 
-    def prepare(self, batch: Batch):
-        (recipient,) = batch.recipients
-        return to_mime(self.message, self.personal(recipient))
+    def accepts_eai(self) -> bool:
+        """Ask the server once whether it announces SMTPUTF8 (not on a dry run)."""
+        if not self.need_credentials:
+            return True
+        if self._eai is None:
+            server = self._connect()
+            self._eai = _announces_smtputf8(server)
+            self.connections.remove(server)
+            try:
+                server.quit()
+            except (smtplib.SMTPException, OSError):
+                server.close()
+        return self._eai
 
-    def size(self, payload) -> int:
-        return len(payload.as_bytes())
+    def prepare(self, batch: Batch) -> Built:
+        mime = self.mime
+
+        def build(recipient) -> tuple[str, bytes]:
+            message_id = mime.message_id()
+            return message_id, mime.build(recipient.values, message_id=message_id)
+
+        return self.build_each(batch, build)
+
+    def size(self, payload: Built) -> int:
+        return sum(len(data) for _, (_, data) in payload.messages)
 
     def connect(self) -> smtplib.SMTP:
         """Open, secure and log in a connection to the configured server."""
@@ -68,15 +91,24 @@ class SmtpProvider(Provider):
         self.connections.append(server)
         return server
 
-    def deliver(self, batch: Batch, payload) -> Reply:
-        (recipient,) = batch.recipients
+    def deliver(self, batch: Batch, payload: Built) -> Reply:
+        if payload.failed:
+            return Reply(payload.failed)
+        ((recipient, (message_id, data)),) = payload.messages
         server = getattr(self.local, "server", None)
         if server is None:
             server = self.local.server = self._connect()
+        sender, to = address(self.message.from_email), address(recipient.email)
+        options: list[str] = []
+        if needs_smtputf8(to) or needs_smtputf8(sender):
+            if not _announces_smtputf8(server):
+                reason = "the SMTP server does not announce SMTPUTF8 (internationalised address)"
+                return Reply([Outcome(recipient.key, False, reason=reason)])
+            options.append("SMTPUTF8")
         try:
-            refused = server.send_message(payload, self.message.from_email, [recipient.email])
+            refused = server.sendmail(sender, [to], data, options)
         except smtplib.SMTPRecipientsRefused as exc:
-            code, text = exc.recipients.get(recipient.email, (550, b"refused"))
+            code, text = exc.recipients.get(to, (550, b"refused"))
             return self._refused(recipient.key, code, text)
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code >= 500:
@@ -88,9 +120,9 @@ class SmtpProvider(Provider):
             self._drop()
             raise Retryable(self.name, f"connection lost: {e}", ambiguous=True) from None
         if refused:
-            code, text = refused[recipient.email]
+            code, text = refused[to]
             return self._refused(recipient.key, code, text)
-        return Reply([Outcome(recipient.key, True, payload["Message-ID"])])
+        return Reply([Outcome(recipient.key, True, message_id)])
 
     def _connect(self) -> smtplib.SMTP:
         try:
@@ -121,6 +153,11 @@ class SmtpProvider(Provider):
             except (smtplib.SMTPException, OSError):
                 server.close()
         self.connections.clear()
+
+
+def _announces_smtputf8(server: smtplib.SMTP) -> bool:
+    server.ehlo_or_helo_if_needed()  # the extensions are known only after EHLO
+    return server.has_extn("smtputf8")
 
 
 def _words(exc: smtplib.SMTPResponseException) -> str:
