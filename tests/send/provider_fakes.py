@@ -400,8 +400,8 @@ class ResendServer(FakeProvider):
         require(isinstance(emails, list) and len(emails) <= 100, "at most 100 emails")
         for message in emails:  # resend.com/docs/api-reference/emails/send-batch-emails
             require(isinstance(message, dict), "each email is an object")
-            for key in ("from", "to", "subject"):
-                require(bool(message.get(key)), f"{key} missing")
+            for field in ("from", "to", "subject"):
+                require(bool(message.get(field)), f"{field} missing")
         with self.lock:
             if key in self.seen:
                 return 200, {"data": self.seen[key]}, {}

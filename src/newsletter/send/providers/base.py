@@ -25,10 +25,14 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from newsletter.errors import SendError
+from newsletter.merge import keys as token_names
+from newsletter.merge import retoken
 from newsletter.model import Delivery
 from newsletter.render.headers import address, clean, needs_smtputf8
-from newsletter.render.message import TOKEN, PersonalMessage, RenderedMessage, personalize
+from newsletter.render.message import PersonalMessage, RenderedMessage, personalize
 from newsletter.render.mime import CompiledMime
+
+__all__ = ["retoken", "token_names"]
 from newsletter.send.providers.jsonbody import JsonArray, JsonPart, JsonTemplate, dumps
 from newsletter.send.subscribers import Recipient
 
@@ -109,16 +113,6 @@ def recipient_mailbox(recipient: Recipient) -> str:
     The domain is in its ASCII (IDNA) form, which every provider takes.
     """
     return mailbox(_one_line(recipient.name), address(recipient.email))
-
-
-def retoken(template: str, placeholder: Callable[[str], str]) -> str:
-    """Rewrite our %%field%% tokens into a provider's own placeholder syntax."""
-    return TOKEN.sub(lambda m: placeholder(m.group(1)), template)
-
-
-def token_names(template: str) -> set[str]:
-    """Return the names of the tokens used in a template."""
-    return set(TOKEN.findall(template))
 
 
 def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
