@@ -195,3 +195,36 @@ def test_a_rendering_error_fails_that_recipient_alone(sender, smtp_server, monke
         "user0@example.org",
         "user2@example.org",
     ]
+
+
+class Greylisting(Mailbox):
+    """A server that answers one address with a temporary refusal, every time."""
+
+    def __init__(self):
+        super().__init__()
+        self.tries = 0
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("later@"):
+            self.tries += 1
+            return "451 4.7.1 Greylisted, try again later"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+def test_a_temporary_refusal_inside_a_batch_fails_only_that_recipient(sender, monkeypatch):
+    handler, port = Greylisting(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.delenv("SMTP_USERNAME", raising=False)
+    try:
+        extra = rows("later@example.org,Later,,", "refused@example.org,R,,")
+        _, report, counts = sender.send(3, delivery=smtp(port), extra=extra)
+    finally:
+        controller.stop()
+    assert counts["sent"] == 3 and counts["failed"] == 2 and counts["unknown"] == 0
+    assert handler.tries == 3  # tried again twice on the same connection, then given up
+    assert any("451 4.7.1 Greylisted" in reason for reason in report.reasons)
+    assert sorted(rcpt[0] for rcpt, _ in handler.messages) == [
+        f"user{i}@example.org" for i in range(3)
+    ]
+    assert len(handler.sessions) == 1
