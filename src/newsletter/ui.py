@@ -58,6 +58,6 @@ def show_note(message: str) -> None:
     err().print(escape(message))
 
 
-def plural(count: int, word: str) -> str:
-    """Return '1 error' or '2 errors'."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """Return '1 error' or '2 errors' ('1 retry', '2 retries' with many='retries')."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

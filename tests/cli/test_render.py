@@ -124,3 +124,18 @@ def test_a_new_format_plugs_in_with_one_registration(tmp_path: Path) -> None:
         assert "FIRST HEADLINE" in (tmp_path / "out" / "vol-1-1" / "upper.txt").read_text()
     finally:
         FORMATS.pop("upper")
+
+
+def test_the_example_reader_shows_the_fallbacks(tmp_path: Path) -> None:
+    from tests.helpers.workspace import SERIES
+
+    issue = ISSUE.replace("One paragraph with", "News for %%company%% in %%city%%, with")
+    root = make_workspace(
+        tmp_path / "ws",
+        {"vol-1-1": issue},
+        SERIES + "merge_fields:\n  company: your team\n  city:\n",
+    )
+    result = run_cli("render", "vol-1-1", "--format", "text", "-o", str(tmp_path / "out"), cwd=root)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "out/vol-1-1/email.txt").read_text("utf-8")
+    assert "News for your team in example-city, with" in " ".join(text.split())

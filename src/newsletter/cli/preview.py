@@ -15,7 +15,7 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops as cleanly as Ctrl-C
 
 
-@cli.command()
+@cli.command(short_help="Serve an issue live in the browser.")
 @click.argument("issue", required=False)
 @click.option(
     "-p",

@@ -20,7 +20,7 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str | None) -> l
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
-@cli.command()
+@cli.command(short_help="Render issues as email, text, print and PDF files.")
 @click.argument("issues", nargs=-1, metavar="[ISSUE]...")
 @click.option(
     "-o",

@@ -22,14 +22,18 @@ def load_message(workspace, series, loaded):
     return render_message(workspace, series, loaded)
 
 
-@cli.command()
+@cli.command(
+    short_help="Send an issue to a subscriber list (or --test).",
+    options_metavar="(--list FILE | --test ADDR) [OPTIONS]",
+)
 @click.argument("issue")
 @click.option(
     "--list",
     "list_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Subscriber CSV: an email / e-mail / 'Email Address' column, optional names, "
-    "other columns as merge fields.",
+    metavar="FILE",
+    help="[required unless --test] Subscriber CSV: an email / e-mail / 'Email Address' "
+    "column, optional names, other columns as merge fields.",
 )
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @click.option("--dry-run", is_flag=True, help="Build every payload, send nothing.")
@@ -38,7 +42,8 @@ def load_message(workspace, series, loaded):
     "tests",
     multiple=True,
     metavar="ADDR",
-    help="Send only to ADDR (repeatable), subject marked [TEST]; the ledger is untouched.",
+    help="[or --list] Send only to ADDR (repeatable), subject marked [TEST]; the ledger is "
+    "untouched. Sends drafts and TODOs too.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -53,7 +58,21 @@ def load_message(workspace, series, loaded):
     "(automatic for providers with idempotency keys).",
 )
 @click.option("--retry-failed", is_flag=True, help="Also retry recipients that failed before.")
-@click.option("--strict", is_flag=True, help="Abort if the list has invalid or duplicate rows.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse on any warning too: the issue's, and invalid or duplicate rows in the list.",
+)
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="Do not sync the provider's suppressions first (a failed sync stops the send).",
+)
+@click.option(
+    "--no-probe",
+    is_flag=True,
+    help="Do not check first that the unsubscribe URL answers a one-click POST with 2xx.",
+)
 @pass_state
 def send(
     state: State,
@@ -67,6 +86,8 @@ def send(
     resend_unknown: bool,
     retry_failed: bool,
     strict: bool,
+    no_sync: bool,
+    no_probe: bool,
 ) -> None:
     """Send ISSUE to every subscriber on --list, resumably and never twice.
 
@@ -79,18 +100,25 @@ def send(
     from newsletter.loader import require_issue
     from newsletter.send.engine import Options
     from newsletter.send.job import SendJob, make_provider, send_test
+    from newsletter.send.readiness import refuse_unfilled, refuse_unready
 
     if not tests and list_path is None:
         raise click.UsageError("give the subscriber list with --list FILE (or --test ADDR)")
     if list_path is not None and not tests and not list_path.is_file():
         raise click.BadParameter(f"{list_path} is not a file", param_hint="--list")
     workspace = state.workspace()
-    series, loaded, _warnings = require_issue(workspace, issue)
+    series, loaded, diagnostics = require_issue(workspace, issue)
+    warnings = [d for d in diagnostics if not d.is_error]
+    if not tests:
+        refuse_unready(loaded, warnings, strict=strict)
     message = load_message(workspace, series, loaded)
+    if not tests:
+        refuse_unfilled(message, series, list_path)
     chosen = make_provider(
         workspace, series, message, provider, rate or None, dry_run=dry_run and not tests
     )
     options = Options(rate=None if rate == 0 else chosen.rate)
+    ui.show_diagnostics(warnings)  # the issue's own warnings, before anything goes out
     if tests:
         with _Progress(len(tests)) as bar:
             report = send_test(series, message, chosen, list(tests), bar.update)
@@ -110,6 +138,8 @@ def send(
         options=options,
     )
     try:
+        if not dry_run:
+            job.synced = _preflight(workspace, series, chosen, no_sync, no_probe)
         plan = job.plan()
         problems = job.diagnostics(plan)
         ui.show_diagnostics(problems)
@@ -117,11 +147,11 @@ def send(
         if hidden > 0:
             ui.show_note(f"... and {ui.plural(hidden, 'more problem')} in the list")
         total = job.to_send()
-        _summary(series, message, chosen, plan, job, total)
+        _summary(series, message, chosen, plan, job, total, len(warnings))
         if total and not dry_run and not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("not a terminal: confirm with --yes to send")
-            click.confirm(f"Send to {total} recipients?", abort=True, err=True)
+            click.confirm(f"Send to {ui.plural(total, 'recipient')}?", abort=True, err=True)
         with _Progress(total) as bar:
             report = job.run(bar.update)
         left = job.ledger.counts()
@@ -130,18 +160,21 @@ def send(
     _final(report, dry_run=dry_run, left=left)
 
 
-def _summary(series, message, provider, plan, job, total: int) -> None:
+def _summary(series, message, provider, plan, job, total: int, warnings: int = 0) -> None:
     counts = plan.counts
     lines = [
         ("issue", f"{message.slug}: {message.subject}"),
+        ("warnings", f"{warnings} (listed above)" if warnings else "none"),
         ("provider", provider.name),
         ("sender", f"{message.from_name} <{message.from_email}>"),
-        ("list", f"{plan.rows} rows in {job.list_path}"),
+        ("list", f"{ui.plural(plan.rows, 'row')} in {job.list_path}"),
         ("invalid", f"{plan.invalid} (skipped)"),
         ("duplicates", f"{plan.duplicates} (skipped)"),
         ("suppressed", f"{counts['suppressed']} (never mailed)"),
         ("already sent", str(counts["sent"])),
     ]
+    if job.synced is not None:
+        lines.insert(7, ("newly suppressed", f"{job.synced.added} (synced from {provider.name})"))
     if job.recovered:
         lines.append(("recovered", f"{job.recovered} in flight at the last stop -> unknown"))
     if counts["unknown"]:
@@ -155,6 +188,23 @@ def _summary(series, message, provider, plan, job, total: int) -> None:
         ui.show_note(f"{key:>{width}}: {value}")
 
 
+def _preflight(workspace, series, provider, no_sync: bool, no_probe: bool):
+    """Sync the provider's suppressions and probe the unsubscribe URL; return the sync."""
+    from newsletter.send.job import list_id
+    from newsletter.send.preflight import probe_unsubscribe, sync_first
+    from newsletter.state import open_store
+
+    if not no_probe:
+        probe_unsubscribe(series, provider, list_id(series))
+    if no_sync:
+        return None
+    store = open_store(workspace)
+    try:
+        return sync_first(store, provider)
+    finally:
+        store.close()
+
+
 def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     if dry_run:
         ui.show_note(
@@ -166,7 +216,7 @@ def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     ui.show_note(
         f"sent {report.sent}, failed {report.failed}, unknown {report.unknown} "
         f"in {report.elapsed:.1f} s ({rate:.0f}/s, {ui.plural(report.requests, 'request')}, "
-        f"{ui.plural(report.retries, 'retry')})".replace("retrys", "retries")
+        f"{ui.plural(report.retries, 'retry', 'retries')})"
     )
     for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         ui.show_note(f"  failed x{count}: {reason}")
@@ -223,21 +273,27 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
-@cli.command()
+def format_option(json_help: str):
+    """Return the --format text|json option of a reporting command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=json_help,
+    )
+
+
+@cli.command(short_help="Show how far the sending of an issue got.")
 @click.argument("issue")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.',
-)
+@format_option('json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.')
 @click.option(
     "--state",
     "only",
-    type=click.Choice(STATES),
-    help="Print the addresses in this state, one per line, instead of the counts.",
+    type=click.Choice([*STATES, "inflight"]),
+    help="Print the addresses in this state, one per line, instead of the counts "
+    "(inflight: in a batch being sent right now).",
 )
 @pass_state
 def status(state: State, issue: str, fmt: str, only: str | None) -> None:
@@ -283,7 +339,7 @@ def reason_option(default: str):
     """Return the --reason option of the suppress commands."""
     return click.option(
         "--reason",
-        type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
+        type=click.Choice(["unsubscribe", "bounce", "complaint", "invalid", "manual"]),
         default=default,
         show_default=True,
         help="Why the address is suppressed.",
@@ -301,7 +357,7 @@ def suppress() -> None:
 @pass_state
 def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
     """Never mail ADDRESSES again (any issue)."""
-    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason)
+    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason, "manual")
 
 
 @suppress.command("import")
@@ -312,31 +368,83 @@ def suppress_import(state: State, file: Path, reason: str) -> None:
     """Suppress every address in FILE (a CSV with an email column, or one address a line)."""
     from newsletter.send.suppression import file_addresses
 
-    _suppress(state, file_addresses(file), reason)
+    _suppress(state, file_addresses(file), reason, "import")
 
 
 @suppress.command("list")
+@format_option(
+    "text: address, reason, source, time (UTC) and list, tab-separated; json: one object a line."
+)
 @pass_state
-def suppress_list(state: State) -> None:
-    """Print the suppressed addresses with their reasons."""
+def suppress_list(state: State, fmt: str) -> None:
+    """Print the suppressed addresses with their reason, source, time and list."""
+    import datetime as dt
+
     from newsletter.send import suppression
     from newsletter.state import open_store
 
     store = open_store(state.workspace())
     try:
-        for address, reason in suppression.entries(store):
-            click.echo(f"{address}\t{reason}")
+        for entry in suppression.entries(store):
+            when = dt.datetime.fromtimestamp(entry.added, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if fmt == "json":
+                data = {"address": entry.address, "reason": entry.reason, "source": entry.source}
+                click.echo(json.dumps({**data, "time": when, "list": entry.list}))
+            else:
+                row = (entry.address, entry.reason, entry.source, when, entry.list or "-")
+                click.echo("\t".join(row))
     finally:
         store.close()
 
 
-def _suppress(state: State, addresses, reason: str) -> None:
+@suppress.command("sync")
+@click.option(
+    "--provider",
+    type=click.Choice([n for n in PROVIDERS if n not in ("outbox", "smtp")]),
+    help="Sync this provider instead of delivery.provider.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Read from this date (UTC) instead of where the last sync stopped.",
+)
+@pass_state
+def suppress_sync(state: State, provider: str | None, since) -> None:
+    """Pull bounces, complaints and unsubscribes from the provider into the suppression list."""
+    import datetime as dt
+
+    from newsletter.loader import load_series
+    from newsletter.send.job import make_provider
+    from newsletter.send.sync import can_sync, describe, sync
+    from newsletter.state import open_store
+
+    workspace = state.workspace()
+    series, source = load_series(workspace)
+    if series is None:
+        ui.show_diagnostics(source.diagnostics)
+        sys.exit(1)
+    chosen = make_provider(workspace, series, None, provider)
+    if not can_sync(chosen):
+        raise click.UsageError(
+            f"{chosen.name} keeps no suppression list to sync; name one with --provider"
+        )
+    start = since.replace(tzinfo=dt.UTC).timestamp() if since else None
+    store = open_store(workspace)
+    try:
+        report = sync(store, chosen, start)
+    finally:
+        store.close()
+        chosen.close()
+    ui.show_note(describe(report))
+
+
+def _suppress(state: State, addresses, reason: str, source: str) -> None:
     from newsletter.send import suppression
     from newsletter.state import open_store
 
     store = open_store(state.workspace())
     try:
-        result = suppression.add(store, addresses, reason)
+        result = suppression.add(store, addresses, reason, source)
     finally:
         store.close()
     for where, why in result.invalid:

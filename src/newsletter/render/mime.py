@@ -160,22 +160,40 @@ class CompiledMime:
         )
 
 
-def sample_values(message: RenderedMessage, base_url: str | None) -> dict[str, str]:
-    """Return example values for every token the message uses."""
+def sample_values(
+    message: RenderedMessage,
+    base_url: str | None,
+    fallbacks: Mapping[str, str | None] | None = None,
+) -> dict[str, str]:
+    """Return example values for every token the message uses.
+
+    The example reader has an address and a name; every other field shows its fallback
+    (merge_fields in newsletter.yaml), as a reader without that value would see it.
+    """
     values = {name: f"example-{name.replace('_', '-')}" for name in message.fields()}
+    values.update({k: v for k, v in (fallbacks or {}).items() if v})
     values.update(SAMPLE_RECIPIENT)
     base = (base_url or "https://newsletter.example.com/").rstrip("/") + "/"
     values["unsubscribe_url"] = f"{base}unsubscribe/?token=example-token"
     return values
 
 
-def sample(message: RenderedMessage, base_url: str | None) -> PersonalMessage:
+def sample(
+    message: RenderedMessage,
+    base_url: str | None,
+    fallbacks: Mapping[str, str | None] | None = None,
+) -> PersonalMessage:
     """Return the message as the example reader receives it."""
-    return personalize(message, sample_values(message, base_url))
+    return personalize(message, sample_values(message, base_url, fallbacks))
 
 
 def sample_eml(
-    message: RenderedMessage, base_url: str | None, *, date: float | None = None
+    message: RenderedMessage,
+    base_url: str | None,
+    *,
+    date: float | None = None,
+    fallbacks: Mapping[str, str | None] | None = None,
 ) -> bytes:
     """Return the multipart/alternative message for the example reader, as email.eml."""
-    return CompiledMime(message).build(sample_values(message, base_url), date=date)
+    values = sample_values(message, base_url, fallbacks)
+    return CompiledMime(message).build(values, date=date)

@@ -58,7 +58,10 @@ class RenderJob:
         """Return the email as the example reader receives it (what the files show)."""
         from newsletter.render.mime import sample
 
-        return self.once("sample", lambda: sample(self.message, self.series.base_url))
+        return self.once(
+            "sample",
+            lambda: sample(self.message, self.series.base_url, self.series.merge_fields),
+        )
 
     def write(self, name: str, content: str | bytes) -> Path:
         """Write one file into the issue's folder and return its path."""
@@ -101,7 +104,8 @@ def _text(job: RenderJob) -> list[Path]:
 def _eml(job: RenderJob) -> list[Path]:
     from newsletter.render.mime import sample_eml
 
-    return [job.write("email.eml", sample_eml(job.message, job.series.base_url))]
+    eml = sample_eml(job.message, job.series.base_url, fallbacks=job.series.merge_fields)
+    return [job.write("email.eml", eml)]
 
 
 def _print(job: RenderJob) -> list[Path]:
