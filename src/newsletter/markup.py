@@ -57,6 +57,7 @@ def check_url(url: str) -> str:
     when the field is itself a link we make (%%unsubscribe_url%%).
     """
     value = url.strip()
+    url = merge.as_written(url)  # messages show the address as written
     whole = merge.whole_url_field(value)
     if whole is not None:
         if whole in merge.URL_FIELDS:

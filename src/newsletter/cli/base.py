@@ -44,6 +44,8 @@ class NewsletterGroup(click.Group):
             code = exc.exit_code
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except ModuleNotFoundError:
+            raise  # an incomplete installation, not a bug: newsletter.launcher says so
         except KeyboardInterrupt:
             ui.show_error("interrupted")
             code = 130

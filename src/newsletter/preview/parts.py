@@ -99,7 +99,12 @@ def render_parts(workspace: Workspace, slug: str) -> Parts:
     message = render_message(workspace, series, loaded)  # RenderError over Gmail's limit
     diagnostics += size_diagnostics(message.html, loaded)  # a warning when close to it
     # The example reader `newsletter render` writes for, so the preview shows those files.
-    personal = sample(message, series.base_url, series.merge_fields)
+    personal = sample(
+        message,
+        series.base_url,
+        series.merge_fields,
+        unsubscribe_url=series.delivery.unsubscribe_url,
+    )
     return Parts(
         slug=slug,
         subject=personal.subject,

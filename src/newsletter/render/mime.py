@@ -164,17 +164,22 @@ def sample_values(
     message: RenderedMessage,
     base_url: str | None,
     fallbacks: Mapping[str, str | None] | None = None,
+    *,
+    unsubscribe_url: str | None = None,
 ) -> dict[str, str]:
     """Return example values for every token the message uses.
 
     The example reader has an address and a name; every other field shows its fallback
-    (merge_fields in newsletter.yaml), as a reader without that value would see it.
+    (merge_fields in newsletter.yaml), as a reader without that value would see it. The
+    unsubscribe link points where the real ones will (delivery.unsubscribe_url).
     """
+    from newsletter.send.unsubscribe import endpoint
+
     values = {name: f"example-{name.replace('_', '-')}" for name in message.fields()}
     values.update({k: v for k, v in (fallbacks or {}).items() if v})
     values.update(SAMPLE_RECIPIENT)
     base = (base_url or "https://newsletter.example.com/").rstrip("/") + "/"
-    values["unsubscribe_url"] = f"{base}unsubscribe/?token=example-token"
+    values["unsubscribe_url"] = f"{endpoint(base, unsubscribe_url)}?token=example-token"
     return values
 
 
@@ -182,9 +187,12 @@ def sample(
     message: RenderedMessage,
     base_url: str | None,
     fallbacks: Mapping[str, str | None] | None = None,
+    *,
+    unsubscribe_url: str | None = None,
 ) -> PersonalMessage:
     """Return the message as the example reader receives it."""
-    return personalize(message, sample_values(message, base_url, fallbacks))
+    values = sample_values(message, base_url, fallbacks, unsubscribe_url=unsubscribe_url)
+    return personalize(message, values)
 
 
 def sample_eml(

@@ -58,9 +58,13 @@ class RenderJob:
         """Return the email as the example reader receives it (what the files show)."""
         from newsletter.render.mime import sample
 
+        series = self.series
+        unsubscribe_url = series.delivery.unsubscribe_url
         return self.once(
             "sample",
-            lambda: sample(self.message, self.series.base_url, self.series.merge_fields),
+            lambda: sample(
+                self.message, series.base_url, series.merge_fields, unsubscribe_url=unsubscribe_url
+            ),
         )
 
     def write(self, name: str, content: str | bytes) -> Path:
