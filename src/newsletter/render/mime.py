@@ -201,7 +201,8 @@ def sample_eml(
     *,
     date: float | None = None,
     fallbacks: Mapping[str, str | None] | None = None,
+    unsubscribe_url: str | None = None,
 ) -> bytes:
     """Return the multipart/alternative message for the example reader, as email.eml."""
-    values = sample_values(message, base_url, fallbacks)
+    values = sample_values(message, base_url, fallbacks, unsubscribe_url=unsubscribe_url)
     return CompiledMime(message).build(values, date=date)

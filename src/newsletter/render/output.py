@@ -108,7 +108,13 @@ def _text(job: RenderJob) -> list[Path]:
 def _eml(job: RenderJob) -> list[Path]:
     from newsletter.render.mime import sample_eml
 
-    eml = sample_eml(job.message, job.series.base_url, fallbacks=job.series.merge_fields)
+    series = job.series
+    eml = sample_eml(
+        job.message,
+        series.base_url,
+        fallbacks=series.merge_fields,
+        unsubscribe_url=series.delivery.unsubscribe_url,
+    )
     return [job.write("email.eml", eml)]
 
 
