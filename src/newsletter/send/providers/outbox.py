@@ -7,6 +7,7 @@ simply written again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -15,8 +16,19 @@ from newsletter.send.providers.base import Batch, Built, Outcome, Provider, Repl
 
 
 def file_name(address: str) -> str:
-    """Return a safe file name for an address (alice@example.org.eml, 山田@example.org.eml)."""
-    return re.sub(r"[^\w@.+-]", "_", address.lower()) + ".eml"
+    """Return a safe file name for an address (alice@example.org.eml), one per address.
+
+    Letters and digits of any script stay (山田@example.org.eml); other characters a file
+    name cannot safely hold become '_'; as a&b@ and a_b@ would then share a file, such
+    names get a short hash of the address after a '~', which no address kept as it is
+    produces.
+    """
+    key = address.lower()
+    safe = re.sub(r"[^\w@.+-]", "_", key)
+    if safe == key and not safe.startswith("."):
+        return safe + ".eml"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{safe}~{digest}.eml"
 
 
 class OutboxProvider(Provider):
