@@ -43,7 +43,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "engine": (
         ["src/newsletter/send/engine.py"],
-        ["tests/send/test_engine.py", "tests/send/test_faults.py"],
+        ["tests/send/test_engine.py", "tests/send/test_faults.py",
+         "tests/send/test_providers_local.py"],
     ),
     "job": (
         ["src/newsletter/send/job.py"],
