@@ -169,15 +169,16 @@ def sample_values(
 ) -> dict[str, str]:
     """Return example values for every token the message uses.
 
-    The example reader has an address and a name; every other field shows its fallback
-    (merge_fields in newsletter.yaml), as a reader without that value would see it. The
-    unsubscribe link points where the real ones will (delivery.unsubscribe_url).
+    Every field with a fallback (merge_fields in newsletter.yaml) shows it, as a reader
+    without that value would see it; the example reader's address and, where no fallback
+    is declared, its name fill the rest. The unsubscribe link points where the real ones
+    will (delivery.unsubscribe_url).
     """
     from newsletter.send.unsubscribe import endpoint
 
     values = {name: f"example-{name.replace('_', '-')}" for name in message.fields()}
-    values.update({k: v for k, v in (fallbacks or {}).items() if v})
     values.update(SAMPLE_RECIPIENT)
+    values.update({k: v for k, v in (fallbacks or {}).items() if v and k != "email"})
     base = (base_url or "https://newsletter.example.com/").rstrip("/") + "/"
     values["unsubscribe_url"] = f"{endpoint(base, unsubscribe_url)}?token=example-token"
     return values
