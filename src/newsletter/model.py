@@ -192,6 +192,23 @@ class Delivery(Strict):
     smtp: Smtp = Field(default_factory=Smtp)
 
 
+def _state_url(value: str) -> str:
+    from newsletter.state.urls import check_configured
+
+    return check_configured(value)
+
+
+class State(Strict):
+    """Where the ledger and the suppression list live; credentials only from the environment."""
+
+    database_url: Annotated[Line, AfterValidator(_state_url)] | None = Field(
+        None,
+        description="sqlite:///PATH (default .newsletter/send.db) or postgresql://USER@HOST/DB; "
+        "no password here: PGPASSWORD or ${VAR} from the environment. "
+        "NEWSLETTER_DATABASE_URL overrides it.",
+    )
+
+
 class Series(Strict):
     """The series settings, read from newsletter.yaml."""
 
@@ -216,6 +233,7 @@ class Series(Strict):
     paper: Literal["letter", "a4"] = "letter"
     cadence_days: Count = Field(14, description="Days between issues; `newsletter new` uses it.")
     delivery: Delivery = Field(default_factory=Delivery)
+    state: State = Field(default_factory=State)
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:
