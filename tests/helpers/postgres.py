@@ -34,7 +34,7 @@ class PostgresServer:
 
     def __init__(self):
         if not (BIN / "initdb").is_file():
-            raise RuntimeError(f"PostgreSQL binaries not found in {BIN}: apt-get install postgresql")
+            raise RuntimeError(f"no PostgreSQL in {BIN}: run scripts/install-system.sh")
         self.dir = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
         self.data = self.dir / "data"
         if os.geteuid() == 0:
@@ -42,7 +42,8 @@ class PostgresServer:
         self.port = _free_port()
         self._run(BIN / "initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", self.data)
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
-        self._run(BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", self.dir / "log", "-w", "start")
+        log = self.dir / "log"
+        self._run(BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *command) -> None:

@@ -167,3 +167,13 @@ def test_a_state_newer_than_the_tool_is_refused(tmp_path):
     store.close()
     with pytest.raises(StateError, match="schema version 999, newer than this newsletter"):
         open_url(url)
+
+
+def test_the_inflight_mark_is_committed_when_mark_inflight_returns(ledger, state_url, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 3))
+    ledger.mark_inflight(["user0@example.org", "user1@example.org"], "b1", "postmark")
+    other = open_url(state_url)  # another process's view: only committed rows
+    try:
+        assert Ledger(other, "vol-1-1").counts()["inflight"] == 2
+    finally:
+        other.close()

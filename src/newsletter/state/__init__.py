@@ -73,7 +73,9 @@ def open_url(url: str) -> Store:
 
         store = PostgresStore(url)
     else:
-        raise StateError(f"unsupported state URL '{mask(url)}': use sqlite:///PATH or postgresql://...")
+        raise StateError(
+            f"unsupported state URL '{mask(url)}': use sqlite:///PATH or postgresql://..."
+        )
     try:
         store.migrate()
     except BaseException:

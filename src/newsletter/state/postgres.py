@@ -10,7 +10,7 @@ connection ends, so a process killed with -9 releases its lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import psycopg
 from psycopg import sql
@@ -61,7 +61,8 @@ class PostgresStore(Store):
             # The guarantee, whatever the server's or the role's default says.
             self.conn.execute("SET synchronous_commit = on")
         except psycopg.Error as exc:
-            raise StateError(f"cannot open the state database {self.url}: {scrub(exc, url)}") from None
+            why = scrub(exc, url)
+            raise StateError(f"cannot open the state database {self.url}: {why}") from None
         self.locks: set[str] = set()
 
     def _run(self, query, params=()) -> psycopg.Cursor:
@@ -157,8 +158,9 @@ class PostgresStore(Store):
         sets = sql.SQL(", ").join(
             sql.SQL("{} = u.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in columns
         )
-        query = sql.SQL("UPDATE recipients AS r SET {} FROM {} WHERE r.issue = %s AND r.key = u.key")
-        query = query.format(sets, unnest((*columns, "key")))
+        query = sql.SQL(
+            "UPDATE recipients AS r SET {} FROM {} WHERE r.issue = %s AND r.key = u.key"
+        ).format(sets, unnest((*columns, "key")))
         # One statement is one transaction: all of the batch or none of it. Only the
         # in-flight mark must wait for the server's disk; results may not (see above).
         with self.conn.transaction():
@@ -232,6 +234,42 @@ class PostgresStore(Store):
     def suppressions(self) -> Iterator[tuple[str, str]]:
         query = "SELECT address, reason FROM suppression ORDER BY key"
         yield from self.conn.cursor().stream(query)
+
+    # -- copying (state migrate) ----------------------------------------------------
+    def issues(self) -> list[str]:
+        return [i for (i,) in self._run("SELECT DISTINCT issue FROM recipients ORDER BY 1")]
+
+    def count(self, table: str) -> int:
+        assert table in migrations.TABLES, table
+        query = sql.SQL("SELECT COUNT(*) FROM {}").format(sql.Identifier(table))
+        return self._run(query).fetchone()[0]
+
+    def dump(self, table: str) -> tuple[list[str], Iterator[tuple]]:
+        assert table in migrations.TABLES, table
+        query = sql.SQL("SELECT * FROM {}").format(sql.Identifier(table))
+        columns = [d.name for d in self._run(query + sql.SQL(" LIMIT 0")).description]
+        return columns, self.conn.cursor().stream(query)
+
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+        assert table in migrations.TABLES, table
+        # COPY into a scratch table, then one INSERT that skips the keys already there.
+        names = sql.SQL(", ").join(map(sql.Identifier, columns))
+        scratch = sql.Identifier(f"copy_{table}")
+        self._run(
+            sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+                scratch, sql.Identifier(table)
+            )
+        )
+        with self.conn.cursor() as cursor:
+            with cursor.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(scratch, names)) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT DO NOTHING").format(
+                    sql.Identifier(table), names, names, scratch
+                )
+            )
+            return cursor.rowcount
 
     # -- schema ---------------------------------------------------------------------
     def _lock_schema(self) -> None:

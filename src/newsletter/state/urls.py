@@ -1,9 +1,9 @@
 """State URLs: which store to open, from the environment or newsletter.yaml, never printed whole.
 
-    NEWSLETTER_DATABASE_URL        wins when set (it may carry a password: it is the environment)
-    state.database_url             in newsletter.yaml: ${VAR} is expanded from the environment,
-                                   a password written in the file is refused
-    sqlite:///.newsletter/send.db  the default, relative to the workspace
+NEWSLETTER_DATABASE_URL        wins when set (it may carry a password: it is the environment)
+state.database_url             in newsletter.yaml: ${VAR} is expanded from the environment,
+                               a password written in the file is refused
+sqlite:///.newsletter/send.db  the default, relative to the workspace
 """
 
 from __future__ import annotations
@@ -80,18 +80,24 @@ def expand(url: str) -> str:
 
 def resolve(root: Path, configured: str | None) -> str:
     """Return the state URL in force: the environment, newsletter.yaml, or the default file."""
-    url = os.environ.get(ENV, "").strip() or (expand(configured) if configured else "")
-    if not url:
-        return f"sqlite:///{root / '.newsletter' / 'send.db'}"
-    scheme = url.split(":", 1)[0].lower()
+    given = os.environ.get(ENV, "").strip()
+    if given:
+        return normalise(root, given, ENV)
+    if configured:
+        return normalise(root, expand(configured), "state.database_url")
+    return f"sqlite:///{root / '.newsletter' / 'send.db'}"
+
+
+def normalise(root: Path, url: str, where: str) -> str:
+    """Check a state URL's scheme; make an SQLite path absolute (relative to the workspace)."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme not in SCHEMES:
-        where = ENV if os.environ.get(ENV, "").strip() else "state.database_url"
         raise StateError(
             f"{where}: '{mask(url)}' is not a state URL: use sqlite:///PATH or postgresql://..."
         )
-    if scheme == "sqlite":
-        if not url.startswith("sqlite:///") or url == "sqlite:///":
-            raise StateError(f"'{url}' names no file: use sqlite:///PATH (relative to the workspace)")
-        path = Path(url.removeprefix("sqlite:///"))
-        return f"sqlite:///{path if path.is_absolute() else root / path}"
-    return url
+    if scheme != "sqlite":
+        return url
+    if not url.startswith("sqlite:///") or url == "sqlite:///":
+        raise StateError(f"{where}: '{url}' names no file: use sqlite:///PATH")
+    path = Path(url.removeprefix("sqlite:///"))
+    return f"sqlite:///{path if path.is_absolute() else root / path}"
