@@ -85,7 +85,7 @@ def verify(source: Store, target: Store, result: Copied) -> None:
         result.issues[issue] = (mine, theirs)
         if mine != theirs:
             result.mismatches.append(f"{issue}: states {mine} in the source, {theirs} copied")
-    keys = (address.lower() for address, _ in source.suppressions())
+    keys = (row[0].lower() for row in source.suppressions())  # (address, ...)
     missing = 0
     for part in chunks(keys, 1000):
         missing += len(part) - len(target.suppressed(part))
