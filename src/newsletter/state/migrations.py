@@ -37,6 +37,18 @@ SQLITE: dict[int, tuple[str, ...]] = {
             added   REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Suppressions say where they came from and for which list (`newsletter serve`,
+    # `suppress sync`); old rows get source 'unknown'. Sync cursors: how far each
+    # provider's sync got, in the provider's time (epoch seconds).
+    2: (
+        "ALTER TABLE suppression ADD COLUMN source TEXT NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE suppression ADD COLUMN list TEXT",
+        """CREATE TABLE IF NOT EXISTS sync_cursor (
+            provider TEXT PRIMARY KEY,
+            cursor   REAL NOT NULL,
+            updated  REAL NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 }
 
 POSTGRESQL: dict[int, tuple[str, ...]] = {
@@ -62,6 +74,15 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             added   DOUBLE PRECISION NOT NULL
         )""",
     ),
+    2: (
+        "ALTER TABLE suppression ADD COLUMN IF NOT EXISTS source TEXT NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE suppression ADD COLUMN IF NOT EXISTS list TEXT",
+        """CREATE TABLE IF NOT EXISTS sync_cursor (
+            provider TEXT PRIMARY KEY,
+            cursor   DOUBLE PRECISION NOT NULL,
+            updated  DOUBLE PRECISION NOT NULL
+        )""",
+    ),
 }
 
 BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
@@ -71,6 +92,7 @@ BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 TABLES: dict[str, tuple[str, ...]] = {
     "recipients": ("issue", "key"),
     "suppression": ("key",),
+    "sync_cursor": ("provider",),
 }
 
 

@@ -220,20 +220,39 @@ class PostgresStore(Store):
         found = self._run("SELECT key FROM suppression WHERE key = ANY(%s)", (list(keys),))
         return {key for (key,) in found}
 
-    def suppress(self, rows: Sequence[tuple[str, str, str, float]]) -> int:
+    def suppress(self, rows: Sequence[tuple], durable: bool = False) -> int:
         if not rows:
             return 0
+        query = (
+            "INSERT INTO suppression (key, address, reason, added, source, list)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING"
+        )
         with self.conn.cursor() as cursor:  # executemany pipelines the rows: one round trip
-            cursor.executemany(
-                "INSERT INTO suppression (key, address, reason, added) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (key) DO NOTHING",
-                rows,
-            )
+            if not durable:
+                cursor.executemany(query, rows)
+                return cursor.rowcount
+            # Its own transaction, committed with synchronous_commit=on (the session's).
+            with self.conn.transaction():
+                cursor.executemany(query, rows)
             return cursor.rowcount
 
-    def suppressions(self) -> Iterator[tuple[str, str]]:
-        query = "SELECT address, reason FROM suppression ORDER BY key"
+    def suppressions(self) -> Iterator[tuple]:
+        query = "SELECT address, reason, source, added, list FROM suppression ORDER BY key"
         yield from self.conn.cursor().stream(query)
+
+    def sync_cursor(self, provider: str) -> float | None:
+        row = self._run(
+            "SELECT cursor FROM sync_cursor WHERE provider = %s", (provider,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_sync_cursor(self, provider: str, reached: float, now: float) -> None:
+        self._run(
+            "INSERT INTO sync_cursor (provider, cursor, updated) VALUES (%s, %s, %s)"
+            " ON CONFLICT (provider) DO UPDATE SET cursor = excluded.cursor,"
+            " updated = excluded.updated",
+            (provider, reached, now),
+        )
 
     # -- copying (state migrate) ----------------------------------------------------
     def issues(self) -> list[str]:
