@@ -93,6 +93,8 @@ def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None, env=No
         "--list",
         str(subscribers),
         "--yes",
+        "--no-sync",  # the local server is no provider's suppression API
+        "--no-probe",  # nor is there a `newsletter serve` at the sample's unsubscribe URL
         *extra,
     ]
     started = time.monotonic()

@@ -130,7 +130,7 @@ def test_two_sends_of_one_issue_one_refused_then_takes_over(ws, postmark, postgr
     env = cli_env(NEWSLETTER_DATABASE_URL=postgres.schema())
     postmark.delay = 0.3  # ~12 s for the first send: the second starts well within it
     command = [sys.executable, "-m", "newsletter", "-w", str(ws), "send", "vol-2-10"]
-    command += ["--list", str(subscribers), "--yes"]
+    command += ["--list", str(subscribers), "--yes", "--no-sync", "--no-probe"]
     first = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while sum(postmark.received.values()) < 300 and time.monotonic() < deadline:
@@ -172,7 +172,7 @@ def test_state_migrate_copies_sqlite_into_postgresql_and_verifies(ws, postgres):
     env = cli_env(NEWSLETTER_DATABASE_URL=url)
     assert counts(ws, env) == counts(ws)
     listed = newsletter("-w", str(ws), "suppress", "list", env=env).stdout
-    assert listed == "gone@example.org\tmanual\n"
+    assert listed.startswith("gone@example.org\tmanual\t") and len(listed.splitlines()) == 1
     again = newsletter("-w", str(ws), "state", "migrate", "--to", url)
     assert again.returncode == 1 and "already holds a ledger for vol-2-10" in again.stderr
 
