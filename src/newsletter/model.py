@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -19,6 +18,7 @@ from pydantic import (
 
 from newsletter import markup, merge
 from newsletter.send.names import Provider
+from newsletter.workspace import REMOTE, path_problem
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -34,14 +34,27 @@ def _email(value: str) -> str:
 
 def _source(value: str) -> str:
     """Accept an http(s) URL or a relative path that stays inside the workspace."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
-        if not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' must be an http(s) URL or a path in the workspace")
+    if value.lower().startswith(REMOTE):
         return markup.check_url(value)
-    path = PurePosixPath(value.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"'{value}' must be a path inside the workspace, e.g. images/hero.jpg")
-    return str(path)
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return str(PurePosixPath(value.replace("\\", "/")))
+
+
+def _base_url(value: str) -> str:
+    """Accept where the archive is published: an http(s) folder, without query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"'{value}' must be an http(s) address, e.g. https://news.example.org/")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            f"'{value}' must not have a query (?) or fragment (#): "
+            "page and image addresses are appended to it"
+        )
+    return value
 
 
 def _single_line(value: str) -> str:
@@ -53,6 +66,7 @@ def _single_line(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Line = Annotated[Text, AfterValidator(_single_line)]
 Url = Annotated[Text, AfterValidator(markup.check_url)]
+BaseUrl = Annotated[Url, AfterValidator(_base_url)]
 # A link's address may hold merge fields; rendering fills them URL-encoded for their spot.
 LinkUrl = Annotated[Text, AfterValidator(markup.check_url), AfterValidator(merge.in_url)]
 Email = Annotated[Text, AfterValidator(_email)]
@@ -275,7 +289,7 @@ class Series(Strict):
     reply_to: Email | None = None
     contact: Email | None = Field(None, description="Address readers write to (subscriptions).")
     address: Text = Field(description="Postal address printed in the footer (CAN-SPAM).")
-    base_url: Url | None = Field(
+    base_url: BaseUrl | None = Field(
         None, description="Where the archive is published; images and web links in email use it."
     )
     footer: InlineMarkdown | None = Field(None, description="The series blurb, inline Markdown.")

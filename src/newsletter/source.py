@@ -10,6 +10,7 @@ every key and value, so that later stages can point at the exact spot.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ MAX_DEPTH = 64
 YamlPath = tuple[str | int, ...]
 
 _STANDARD = "tag:yaml.org,2002:"
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # all but tab, LF, CR
 _SCALAR_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 
 
@@ -380,7 +382,7 @@ class _Builder:
             return None
         self.source.spans[path] = (node.start_mark.index, node.end_mark.index)
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except (ValueError, OverflowError, yaml.constructor.ConstructorError) as exc:
             kind = node.tag.removeprefix(_STANDARD)
             if kind == "timestamp":
@@ -390,6 +392,12 @@ class _Builder:
             else:
                 self.fail(node, path, f"'{node.value}' is not a valid {kind}: {exc}")
             return None
+        if isinstance(value, str) and (found := CONTROL.search(value)):
+            # YAML refuses these characters raw but makes them from escapes ("\e", "\a"):
+            # no text needs them, and HTML, MJML and PDF break on them later, unlocated.
+            self.fail(node, path, f"control character {found.group()!a} is not allowed in text")
+            return None
+        return value
 
 
 def _short(tag: str) -> str:
