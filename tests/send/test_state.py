@@ -81,7 +81,8 @@ def test_an_unreachable_database_is_a_clear_error_without_the_password(ws):
     env = cli_env(NEWSLETTER_DATABASE_URL=f"postgresql://editor:{SECRET}@127.0.0.1:1/news")
     done = newsletter("-w", str(ws), "status", "vol-2-10", env=env)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert "cannot open the state database postgresql://editor:***@127.0.0.1:1/news" in done.stderr
+    assert "cannot open the state database postgresql://" in done.stderr
+    assert "***@127.0.0.1:1/news" in done.stderr
     assert SECRET not in done.stderr + done.stdout
 
 
