@@ -46,8 +46,14 @@ class Rules:
             return cls(series.limits, {**known, **series.merge_fields})
         declared = source.data.get("merge_fields") if source and _is_map(source.data) else None
         if _is_map(declared):
-            known.update({str(k): v if isinstance(v, str) else None for k, v in declared.items()})
+            known.update({str(k): _fallback(v) for k, v in declared.items()})
         return cls(Limits(), known)
+
+
+def _fallback(value: Any) -> str | None:
+    if _is_map(value):
+        value = value.get("fallback")
+    return value if isinstance(value, str) else None
 
 
 def _is_map(value: Any) -> bool:

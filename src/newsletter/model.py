@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -271,6 +272,12 @@ class Limits(Strict):
     subject_chars: Count = Field(90, description="Longest subject; inboxes cut it near 90.")
 
 
+class MergeField(Strict):
+    """A declared merge field, in its long form."""
+
+    fallback: Line | None = Field(None, description="The value for readers without one.")
+
+
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")]
 
 
@@ -298,12 +305,20 @@ class Series(Strict):
     paper: Literal["letter", "a4"] = "letter"
     cadence_days: Count = Field(14, description="Days between issues; `newsletter new` uses it.")
     limits: Limits = Field(default_factory=Limits, description="Editorial warning limits.")
-    merge_fields: dict[FieldName, Line | None] = Field(
+    merge_fields: dict[FieldName, Line | MergeField | None] = Field(
         default_factory=dict,
         description="Merge fields (%%name%%) beyond the built-in email, name, first_name, "
         "last_name and unsubscribe_url, each with the fallback value for recipients "
-        "without one (or nothing).",
+        "without one: `company: your company` or `company: {fallback: your company}`; "
+        "empty for none.",
     )
+
+    @field_validator("merge_fields")
+    @classmethod
+    def _fallbacks(cls, fields: dict[str, Any]) -> dict[str, str | None]:
+        """Keep one form: each field's fallback text, or None."""
+        return {k: v.fallback if isinstance(v, MergeField) else v for k, v in fields.items()}
+
     delivery: Delivery = Field(default_factory=Delivery)
     state: State = Field(default_factory=State)
 

@@ -277,3 +277,10 @@ def test_init_creates_images_and_ends_with_the_next_commands(tmp_path, monkeypat
         "newsletter preview",
         "newsletter new",
     ]
+
+
+def test_plurals_are_right():
+    from newsletter import ui
+
+    assert [ui.plural(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert [ui.plural(n, "retry", "retries") for n in (1, 2)] == ["1 retry", "2 retries"]
