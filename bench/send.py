@@ -186,12 +186,16 @@ def baseline(server: TimedPostmark, workspace: Path, count: int) -> float:
     return (calls // 4 * 4 * 500) / (time.monotonic() - started)
 
 
-def throughput(server, workspace, lists, big, small, env, tag):
-    """Send to both lists; return {n: (seconds, peak RSS MB)}."""
+def throughput(server, workspace, lists, big, small, state, tag):
+    """Send to both lists, each with a fresh state (state() gives its environment).
+
+    Return {n: (seconds, peak RSS MB)}.
+    """
     results = {}
     for n in (big, small):
         server.reset()
-        seconds, peak, code = send(workspace(f"ws-{tag}-{n}"), lists[n], "--rate", "0", env=env)
+        ws = workspace(f"ws-{tag}-{n}")
+        seconds, peak, code = send(ws, lists[n], "--rate", "0", env=state())
         assert code == 0 and len(server.received) == n, (code, len(server.received))
         assert max(server.received.values()) == 1 and not server.errors
         results[n] = (seconds, peak)
@@ -276,7 +280,7 @@ def main() -> None:
         sqlite = None
         if args.store != "postgresql":
             # 1 + 2: throughput and memory.
-            sqlite = throughput(server, workspace, lists, big, small, None, "sqlite")
+            sqlite = throughput(server, workspace, lists, big, small, dict, "sqlite")
             server.reset()
             peer = baseline(server, workspace("ws-peer"), big)
             ours = big / sqlite[big][0]
@@ -319,8 +323,11 @@ def main() -> None:
 
             postgres = PostgresServer()
             try:
-                env = {"NEWSLETTER_DATABASE_URL": postgres.schema()}
-                pg = throughput(server, workspace, lists, big, small, env, "pg")
+
+                def schema():
+                    return {"NEWSLETTER_DATABASE_URL": postgres.schema()}
+
+                pg = throughput(server, workspace, lists, big, small, schema, "pg")
                 ours = big / pg[big][0]
                 peer = big / sqlite[big][0] if sqlite else None
                 rows.append(
@@ -333,9 +340,8 @@ def main() -> None:
                     )
                 )
                 rows.append(memory_row(pg, big, small, ", PostgreSQL"))
-                env = {"NEWSLETTER_DATABASE_URL": postgres.schema()}
                 ws = workspace("ws-kill-pg")
-                rows.append(kill_and_resume(server, ws, lists[big], big, env, ", PostgreSQL"))
+                rows.append(kill_and_resume(server, ws, lists[big], big, schema(), ", PostgreSQL"))
             finally:
                 postgres.stop()
         server.close()
