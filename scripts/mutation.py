@@ -39,7 +39,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "state stores": (
         ["src/newsletter/state/base.py", "src/newsletter/state/sqlite.py",
          "src/newsletter/state/postgres.py"],
-        ["tests/send/test_ledger.py", "tests/send/test_suppression.py", "tests/state"],
+        ["tests/send/test_ledger.py", "tests/send/test_suppression.py",
+         "tests/send/test_state.py"],
     ),
     "engine": (
         ["src/newsletter/send/engine.py"],
