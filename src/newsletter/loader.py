@@ -162,6 +162,26 @@ def load_issue(
     return LoadedIssue(path.stem, path, issue, source), source
 
 
+def _checked_series(workspace: Workspace) -> tuple[Series | None, Source]:
+    from newsletter.checks import check_series
+
+    series, source = load_series(workspace)
+    if series is not None:
+        check_series(series, source, workspace)
+    return series, source
+
+
+def _series_files(series: Series) -> list[str]:
+    logo = series.brand.logo
+    return [logo] if logo and not logo.startswith(("http://", "https://")) else []
+
+
+def _issue_files(series: Series, loaded: LoadedIssue) -> list[str]:
+    from newsletter.archive.inputs import image_sources
+
+    return image_sources(series, loaded)
+
+
 def load_workspace(
     workspace: Workspace, paths: list[Path] | None = None, *, clashes: bool = True
 ) -> tuple[Series | None, list[LoadedIssue], list[Diagnostic]]:
@@ -170,15 +190,24 @@ def load_workspace(
     clashes=False skips comparing volume and number with the other issue files, for
     callers that have checked the whole workspace already (a build's workers).
     """
-    from newsletter.checks import check_series, duplicate_numbers
+    from newsletter.cache import LoadCache
+    from newsletter.checks import duplicate_numbers
 
-    series, series_source = load_series(workspace)
-    if series is not None:
-        check_series(series, series_source, workspace)
+    cache = LoadCache.open(workspace)
+    series, series_source = cache.load(
+        workspace.config_path, lambda: _checked_series(workspace), _series_files
+    )
     diagnostics = list(series_source.diagnostics)
     loaded: list[LoadedIssue] = []
     for path in workspace.issue_paths() if paths is None else paths:
-        issue, source = load_issue(path, series, workspace)
+        if series is None:  # titles and checks differ without settings: nothing to reuse
+            issue, source = load_issue(path, series, workspace)
+        else:
+            issue, source = cache.load(
+                path,
+                lambda path=path: load_issue(path, series, workspace),
+                lambda loaded: _issue_files(series, loaded),
+            )
         diagnostics.extend(source.diagnostics)
         if issue is not None:
             loaded.append(issue)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -37,9 +39,23 @@ def escape(text: str) -> str:
     return rich_escape(text)
 
 
+def _plain() -> bool:
+    """Return True when standard error takes plain text, so rich need not load (25 ms)."""
+    # The variables that make rich colour a pipe anyway (see rich.console.Console).
+    if any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
+        return False
+    try:
+        return not sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream: rich decides
+        return False
+
+
 def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     """Print diagnostics as file:line:col: severity: field: message, sorted by place."""
     ordered = sorted(diagnostics, key=lambda d: (d.path, d.line, d.column))
+    if ordered and _plain():
+        sys.stderr.write("".join(f"{d}\n" for d in ordered))
+        return
     for d in ordered:
         where = f"{d.field}: " if d.field else ""
         err().print(
@@ -50,11 +66,17 @@ def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
 
 def show_error(message: str) -> None:
     """Print one error line."""
+    if _plain():
+        sys.stderr.write(f"error: {message}\n")
+        return
     err().print(f"[bold red]error[/]: {escape(message)}")
 
 
 def show_note(message: str) -> None:
     """Print a status line."""
+    if _plain():
+        sys.stderr.write(f"{message}\n")
+        return
     err().print(escape(message))
 
 

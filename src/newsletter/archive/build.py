@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
@@ -57,20 +56,13 @@ def _warm(lang: str) -> None:
 
 def _warm_pool(workspace: Workspace, workers: int) -> ProcessPoolExecutor:
     """Start workers now, each readying WeasyPrint, so a small rebuild waits less."""
-    # The series language picks the hyphenation dictionary to load; a regex, not the
-    # model, because pydantic is not imported yet (a wrong guess costs only speed).
-    found = re.search(r"(?m)^language:\s*[\"']?([A-Za-z-]+)", _read_text(workspace.config_path))
+    # A regex guess, not the model: pydantic is not imported yet.
+    from newsletter.render.pdf import language_guess
+
     pool = ProcessPoolExecutor(max_workers=workers)
     for _ in range(workers):
-        pool.submit(_warm, found.group(1) if found else "en")
+        pool.submit(_warm, language_guess(workspace))
     return pool
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _stale_guess(workspace: Workspace, out: Path, issue_paths: list[Path]) -> int | None:

@@ -1,0 +1,137 @@
+"""Remember what loading each file gave, by fingerprint, so unchanged files skip validation.
+
+Parsing and validating 500 issues takes about a second; a build or `check` with nothing
+changed should not pay it. Each file's result (the model and its positions and warnings)
+is kept under a fingerprint of everything loading it depends on: the file's bytes, the
+series settings, the name it is reported under and the code of this tool. The images a
+file names are checked again on every use, because they live outside the fingerprint.
+
+The cache lives in the user's cache folder, never in the workspace: it holds pickles,
+and a pickle planted in a cloned repository must never be loaded.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+
+from newsletter import __version__
+
+# `newsletter --help` uses this module too, so it imports nothing it can spare (typing: 3 ms).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from typing import Any
+
+    from newsletter.source import Source
+    from newsletter.workspace import Workspace
+
+    Loaded = tuple[Any, Source]
+FORMAT = b"newsletter-load-cache 1\n"
+
+
+def cache_root() -> str | None:
+    """Return the user's cache folder for newsletter, or None when caching is off."""
+    chosen = os.environ.get("NEWSLETTER_CACHE_DIR")
+    if chosen is not None:
+        return chosen if chosen not in ("", "off", "0") else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "newsletter")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> bytes:
+    """Describe this tool's code for fingerprints: its version and every module's size and time."""
+    parts = [__version__, sys.version]
+    package = os.path.dirname(os.path.abspath(__file__))
+    for folder, dirs, files in os.walk(package):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                info = os.stat(os.path.join(folder, name))
+                parts.append(f"{folder}/{name}:{info.st_size}:{info.st_mtime_ns}")
+    return "\n".join(parts).encode()
+
+
+class LoadCache:
+    """Loaded files of one workspace, keyed by path, each stored with its fingerprint."""
+
+    def __init__(self, workspace: Workspace, folder: Path | None):
+        import hashlib
+
+        self.workspace = workspace
+        self.folder = folder
+        try:
+            config = workspace.config_path.read_bytes()
+        except OSError:
+            config = b""
+        self.shared = hashlib.sha256(code_version() + config).digest()
+
+    @classmethod
+    def open(cls, workspace: Workspace) -> LoadCache:
+        """Return the cache of workspace (inactive when caching is off)."""
+        import hashlib
+
+        root = cache_root()
+        if root is None:
+            return cls(workspace, None)
+        where = hashlib.sha256(str(workspace.root.resolve()).encode()).hexdigest()[:20]
+        return cls(workspace, workspace.root.__class__(root, "load", where))
+
+    def load(
+        self, path: Path, compute: Callable[[], Loaded], files: Callable[[Any], list[str]]
+    ) -> Loaded:
+        """Return compute()'s result for path, from the cache while the file is unchanged.
+
+        files(result) names the workspace files the result relies on; they must still exist.
+        """
+        import hashlib
+
+        from newsletter.errors import display_path
+
+        if self.folder is None:
+            return compute()
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return compute()
+        digest = hashlib.sha256(self.shared)
+        digest.update(display_path(path).encode() + b"\0" + raw)
+        key = FORMAT + digest.hexdigest().encode() + b"\n"
+        entry = self.folder / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24])
+        hit = self._read(entry, key)
+        if hit is not None:
+            return hit
+        result, source = compute()
+        if result is not None and source.ok:
+            self._write(entry, key, (files(result), (result, source)))
+        return result, source
+
+    def _read(self, entry: Path, key: bytes) -> Loaded | None:
+        import pickle
+
+        try:
+            with entry.open("rb") as handle:
+                if handle.read(len(key)) != key:
+                    return None
+                needed, loaded = pickle.load(handle)
+        except Exception:  # missing, stale or damaged: load the file instead
+            return None
+        if not all(self.workspace.resolve(name).is_file() for name in needed):
+            return None  # an image went away: loading again reports it
+        return loaded
+
+    def _write(self, entry: Path, key: bytes, value: object) -> None:
+        import pickle
+
+        temporary = entry.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            with temporary.open("wb") as handle:
+                handle.write(key)
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, entry)  # readers see the old entry or the new, never half
+        except OSError:
+            temporary.unlink(missing_ok=True)  # a read-only cache only costs speed
