@@ -50,6 +50,11 @@ def _plain() -> bool:
         return False
 
 
+def stderr_is_terminal() -> bool:
+    """Return True when standard error is a terminal rich would draw on (bars, colours)."""
+    return not _plain() and err().is_terminal
+
+
 def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     """Print diagnostics as file:line:col: severity: field: message, sorted by place."""
     ordered = sorted(diagnostics, key=lambda d: (d.path, d.line, d.column))

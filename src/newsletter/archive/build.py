@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.archive.inputs import (
+    ImageDigests,
     copy_if_changed,
     image_sources,
     issue_fingerprint,
@@ -220,7 +221,6 @@ def build_site(
     try:
         # Imported after the workers fork, so they start on WeasyPrint without first
         # waiting for pydantic and the renderers (about 0.15 s on a one-issue rebuild).
-        from newsletter.archive.site import feed_contents, write_feed, write_index
         from newsletter.loader import load_workspace
 
         series, issues, diagnostics = load_workspace(workspace)
@@ -232,7 +232,8 @@ def build_site(
         raise
     manifest = {} if force else _read_manifest(out)
     shared = shared_fingerprint(workspace)
-    wanted = {i.slug: issue_fingerprint(workspace, series, i, shared) for i in issues}
+    images = ImageDigests()
+    wanted = {i.slug: issue_fingerprint(workspace, series, i, shared, images) for i in issues}
     stale = [i for i in issues if manifest.get(i.slug) != wanted[i.slug] or _missing(out, i.slug)]
     stale_slugs = {i.slug for i in stale}
     # In an archive of hundreds, repeating every old issue's warnings on each build buries
@@ -245,12 +246,19 @@ def build_site(
     rendering = _Rendering(_pool_for(len(stale), jobs, pool, warmed), progress)
     if on_plan:  # after any fork: a progress bar runs a thread
         on_plan(len(stale))
+    # Nothing to render and the same issues as last time: the index and the feed, made
+    # only from what the fingerprints cover, are already right. A no-op rebuild of 500
+    # issues then neither loads the templates nor reads 500 feed entries.
+    same_site = not stale and manifest == wanted and _shared_pages_exist(out)
     try:
         try:
             rendering.start(workspace, series, stale, out)
             _copy_images(workspace, series, issues, out)
-            write_index(workspace, series, issues, out)
-            contents = feed_contents(workspace, series, issues, wanted)
+            if not same_site:
+                from newsletter.archive.site import feed_contents, write_index
+
+                write_index(workspace, series, issues, out)
+                contents = feed_contents(workspace, series, issues, wanted)
         finally:
             failed, notes = rendering.finish()
     except BaseException:
@@ -261,13 +269,17 @@ def build_site(
         with suppress(OSError):  # never hide the interruption behind a write error
             _write_manifest(out, {**unchanged, **done})
         raise
-    write_feed(series, issues, contents, out)
+    if not same_site:
+        from newsletter.archive.site import write_feed
+
+        write_feed(series, issues, contents, out)
     report.diagnostics += notes
     report.built = sorted(stale_slugs - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
         shutil.rmtree(out / slug, ignore_errors=True)
         report.removed.append(slug)
-    _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
+    if not same_site:
+        _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
     report.seconds = time.perf_counter() - started
     if failed:
         raise BuildError(
@@ -288,8 +300,12 @@ def _missing(out: Path, slug: str) -> bool:
     return not ((out / slug / "index.html").is_file() and issue_pdf_path(out, slug).is_file())
 
 
+def _shared_pages_exist(out: Path) -> bool:
+    return (out / "index.html").is_file() and (out / "feed.xml").is_file()
+
+
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
     """Publish workspace images at the same relative path, where email links point."""
-    for loaded in issues:
-        for src in image_sources(series, loaded):
-            copy_if_changed(workspace.resolve(src), out / src)
+    shown = {src: None for loaded in issues for src in image_sources(series, loaded)}
+    for src in shown:  # once each: 500 issues may share one logo
+        copy_if_changed(workspace.resolve(src), out / src)

@@ -54,17 +54,34 @@ def shared_fingerprint(workspace: Workspace) -> str:
     return digest.hexdigest()
 
 
+class ImageDigests:
+    """The digest of each image file, read once per build however many issues show it."""
+
+    def __init__(self) -> None:
+        self._known: dict[Path, bytes] = {}
+
+    def of(self, path: Path) -> bytes:
+        """Return the SHA-256 of the file at path (empty when it is not a file)."""
+        if path not in self._known:
+            self._known[path] = (
+                hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b""
+            )
+        return self._known[path]
+
+
 def issue_fingerprint(
-    workspace: Workspace, series: Series, loaded: LoadedIssue, shared: str
+    workspace: Workspace,
+    series: Series,
+    loaded: LoadedIssue,
+    shared: str,
+    images: ImageDigests | None = None,
 ) -> str:
     """Hash everything one issue's pages are made from."""
+    images = images or ImageDigests()
     digest = hashlib.sha256(shared.encode())
     digest.update(loaded.path.read_bytes())
     for src in image_sources(series, loaded):
-        path = workspace.resolve(src)
-        digest.update(src.encode() + b"\0")
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        digest.update(src.encode() + b"\0" + images.of(workspace.resolve(src)))
     return digest.hexdigest()
 
 
