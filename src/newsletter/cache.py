@@ -68,6 +68,7 @@ class LoadCache:
         except OSError:
             config = b""
         self.shared = hashlib.sha256(code_version() + config).digest()
+        self._present: dict[str, bool] = {}
 
     @classmethod
     def open(cls, workspace: Workspace) -> LoadCache:
@@ -89,18 +90,19 @@ class LoadCache:
         """
         import hashlib
 
-        from newsletter.errors import display_path
-
         if self.folder is None:
             return compute()
         try:
             raw = path.read_bytes()
         except OSError:
             return compute()
+        # Messages name the file relative to the current folder (display_path): the
+        # path as given and that folder decide it, without resolving either (500 issues).
+        where = os.path.abspath(path)
         digest = hashlib.sha256(self.shared)
-        digest.update(display_path(path).encode() + b"\0" + raw)
+        digest.update(f"{path}\0{os.getcwd()}\0".encode() + raw)
         key = FORMAT + digest.hexdigest().encode() + b"\n"
-        entry = self.folder / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:24])
+        entry = self.folder / hashlib.sha256(where.encode()).hexdigest()[:24]
         hit = self._read(entry, key)
         if hit is not None:
             return hit
@@ -119,9 +121,15 @@ class LoadCache:
                 needed, loaded = pickle.load(handle)
         except Exception:  # missing, stale or damaged: load the file instead
             return None
-        if not all(self.workspace.resolve(name).is_file() for name in needed):
+        if not all(self._exists(name) for name in needed):
             return None  # an image went away: loading again reports it
         return loaded
+
+    def _exists(self, name: str) -> bool:
+        """Return True if the workspace file exists, asking the disk once per run."""
+        if name not in self._present:
+            self._present[name] = self.workspace.resolve(name).is_file()
+        return self._present[name]
 
     def _write(self, entry: Path, key: bytes, value: object) -> None:
         import pickle

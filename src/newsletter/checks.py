@@ -11,6 +11,8 @@ from newsletter.model import Image, Issue, Series, _source
 from newsletter.source import Source, YamlPath, format_path, read_yaml
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from newsletter.loader import LoadedIssue
     from newsletter.workspace import Workspace
 
@@ -127,8 +129,13 @@ def check_series(series: Series, source: Source, workspace: Workspace) -> None:
 def duplicate_numbers(loaded: list[LoadedIssue], workspace: Workspace) -> list[Diagnostic]:
     """Report issues that share a volume and number with another issue of the workspace."""
     seen: dict[tuple[int, int], str] = {}
-    loaded_paths = {item.path.resolve() for item in loaded}
+    given = {item.path for item in loaded}  # usually the very paths listed: no resolving
+    loaded_paths: set[Path] | None = None
     for path in workspace.issue_paths():
+        if path in given:
+            continue
+        if loaded_paths is None:
+            loaded_paths = {path.resolve() for path in given}
         if path.resolve() in loaded_paths:
             continue
         data = read_yaml(path, display_path(path)).data

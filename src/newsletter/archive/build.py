@@ -7,7 +7,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.archive.inputs import (
     ImageDigests,
+    InputRecord,
     copy_if_changed,
     image_sources,
     issue_fingerprint,
@@ -24,6 +24,9 @@ from newsletter.errors import BuildError, Diagnostic, NewsletterError, display_p
 from newsletter.workspace import CONFIG_NAME, Workspace
 
 if TYPE_CHECKING:
+    # concurrent.futures.process loads multiprocessing (30 ms): only builds that print do.
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from newsletter.loader import LoadedIssue
     from newsletter.render.pdf import PdfJob, PdfResult
 
@@ -58,6 +61,8 @@ def _warm(lang: str) -> None:
 def _warm_pool(workspace: Workspace, workers: int) -> ProcessPoolExecutor:
     """Start workers now, each readying WeasyPrint, so a small rebuild waits less."""
     # A regex guess, not the model: pydantic is not imported yet.
+    from concurrent.futures import ProcessPoolExecutor
+
     from newsletter.render.pdf import language_guess
 
     pool = ProcessPoolExecutor(max_workers=workers)
@@ -121,6 +126,8 @@ class _Rendering:
 
     def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
         """Hand each issue's print HTML to a worker, then write the web pages meanwhile."""
+        if not issues:
+            return
         from newsletter.render.pdf import issue_pdf_job, print_pdf
         from newsletter.render.web import render_web_page
 
@@ -167,6 +174,12 @@ class _Rendering:
 
     def finish(self) -> tuple[list[str], list[Diagnostic]]:
         """Wait for every PDF; return the slugs that failed and the diagnostics."""
+        if not self.queued and not self.printing:  # nothing was stale
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+            return self.failed, self.notes
+        from concurrent.futures import as_completed
+
         from newsletter.render.pdf import print_pdf
 
         try:
@@ -198,7 +211,11 @@ def _pool_for(
         # workers beat warm ones.
         warm.shutdown(wait=False, cancel_futures=True)
     # Even for one issue: it prints while this process writes the index and the feed.
-    return ProcessPoolExecutor(max_workers=workers) if jobs > 1 and stale else None
+    if jobs > 1 and stale:
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=workers)
+    return None
 
 
 def build_site(
@@ -215,6 +232,9 @@ def build_site(
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
     paths = workspace.issue_paths()
+    if not force and (same := _nothing_changed(workspace, out, paths)) is not None:
+        same.seconds = time.perf_counter() - started
+        return same
     guess = None if force else _stale_guess(workspace, out, paths)
     warmed = min(jobs, len(paths) if guess is None else guess)
     pool = _warm_pool(workspace, warmed) if jobs > 1 and warmed else None
@@ -280,6 +300,9 @@ def build_site(
         report.removed.append(slug)
     if not same_site:
         _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
+    if not failed:
+        sources = {i.slug: image_sources(series, i) for i in issues}
+        InputRecord.write(out, shared, sources, diagnostics, display_path(workspace.config_path))
     report.seconds = time.perf_counter() - started
     if failed:
         raise BuildError(
@@ -298,6 +321,22 @@ def _missing(out: Path, slug: str) -> bool:
     from newsletter.render.pdf import issue_pdf_path
 
     return not ((out / slug / "index.html").is_file() and issue_pdf_path(out, slug).is_file())
+
+
+def _nothing_changed(workspace: Workspace, out: Path, paths: list[Path]) -> BuildReport | None:
+    """Return the report of a no-op build if no input changed since the last one, else None."""
+    manifest = _read_manifest(out)
+    if not manifest or not _shared_pages_exist(out):
+        return None
+    if any(_missing(out, slug) for slug in manifest):
+        return None
+    found = InputRecord.unchanged(workspace, out, paths, manifest)
+    if found is None:
+        return None
+    settings_warnings, issue_warnings = found
+    report = BuildReport(unchanged=sorted(manifest), diagnostics=settings_warnings)
+    report.unchanged_warnings = issue_warnings  # as a build that renders nothing counts them
+    return report
 
 
 def _shared_pages_exist(out: Path) -> bool:

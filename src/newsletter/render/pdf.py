@@ -9,7 +9,6 @@ the image into the workspace (images/) to include it.
 
 from __future__ import annotations
 
-import ctypes.util
 import logging
 import os
 import re
@@ -173,6 +172,8 @@ def _libraries_from_ldconfig() -> Iterator[None]:
     def find_library(name: str) -> str | None:
         found = re.search(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}", listing)
         return found.group(1) if found else None
+
+    import ctypes.util  # here: a build that prints nothing still asks where PDFs go
 
     original, ctypes.util.find_library = ctypes.util.find_library, find_library
     try:
