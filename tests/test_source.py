@@ -36,7 +36,8 @@ def test_every_duplicate_is_reported():
 
 def test_tab_indentation_names_the_tab():
     assert messages(b"items:\n\t- a\n") == [
-        "f.yaml:2:1: error: tab character in indentation; YAML indents with spaces only"
+        "f.yaml:2:1: error: tab character in indentation: YAML indents with spaces only; "
+        "replace the tab with spaces"
     ]
 
 
@@ -112,7 +113,8 @@ def test_syntax_error_is_located():
 
 def test_impossible_date():
     assert messages(b"date: 2024-02-30\n") == [
-        "f.yaml:1:7: error: date: '2024-02-30' is not a valid date: day is out of range for month"
+        "f.yaml:1:7: error: date: expected YYYY-MM-DD, e.g. 2024-06-01; got '2024-02-30' "
+        "(day is out of range for month)"
     ]
 
 
@@ -148,3 +150,18 @@ def test_non_string_keys_are_refused():
 def test_format_path():
     assert format_path(("items", 2, "summary")) == "items[2].summary"
     assert format_path(()) == ""
+
+
+@pytest.mark.parametrize("depth", [65, 100, 500])
+def test_nesting_past_our_limit_but_within_the_parsers_is_ours_to_refuse(depth):
+    # libyaml refuses nesting from about 1,000 levels on with its own words; between our
+    # limit (64) and that, only our check stands between the editor and a deep structure.
+    found = messages(b"a: " + b"[" * depth + b"]" * depth + b"\n")
+    assert len(found) == 1
+    assert found[0].startswith("f.yaml:1:") and ": error: " in found[0]
+    assert "64 levels" in found[0]
+
+
+def test_nesting_at_our_limit_is_accepted():
+    source = parse_yaml(b"a: " + b"[" * 64 + b"]" * 64 + b"\n", "f.yaml")
+    assert source.ok, [str(d) for d in source.diagnostics]

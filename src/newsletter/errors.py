@@ -6,6 +6,7 @@ NewsletterError
  ├── RenderError      a template or the MJML compiler failed (render)
  ├── PreviewError     the preview server could not start (preview)
  ├── SendError        a delivery could not be carried out (send)
+ ├── StateError       the state database could not be opened, migrated or copied (state)
  └── BuildError       the web archive could not be written (build)
 
 Each carries the diagnostics that explain it; the CLI prints them and maps the
@@ -14,6 +15,7 @@ class to an exit code. A traceback reaching the user is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -34,10 +36,19 @@ class Diagnostic:
     message: str
     field: str = ""
     severity: Severity = Severity.ERROR
+    code: str = ""  # a stable name for problems other stages act on, e.g. "todo"
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    def with_code(self, code: str) -> Diagnostic:
+        """Return this diagnostic named by code."""
+        return dataclasses.replace(self, code=code)
+
+    def as_error(self) -> Diagnostic:
+        """Return this diagnostic as an error (a warning that blocks a step)."""
+        return dataclasses.replace(self, severity=Severity.ERROR)
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
@@ -83,6 +94,10 @@ class PreviewError(NewsletterError):
 
 class SendError(NewsletterError):
     """Sending failed."""
+
+
+class StateError(NewsletterError):
+    """The state database (ledger, suppression list) could not be used."""
 
 
 class BuildError(NewsletterError):

@@ -106,10 +106,11 @@ def test_too_slow_is_unknown(sender, postmark):
 
 
 def sender_reason(sender, state):
-    from newsletter.send.ledger import Ledger, connect
-
-    ledger = Ledger(connect(sender.workspace.state_dir), "vol-1-1")
-    return ledger.reasons(state)[0][0]
+    ledger = sender.ledger()
+    try:
+        return ledger.reasons(state)[0][0]
+    finally:
+        ledger.store.close()
 
 
 def test_client_side_rate_limit(sender, postmark):

@@ -70,8 +70,9 @@ def send(
 ) -> None:
     """Send ISSUE to every subscriber on --list, resumably and never twice.
 
-    Each recipient's state is kept in .newsletter/send.db: running the same command again
-    after a crash, Ctrl-C or kill continues where it stopped. Exit 0 when every recipient
+    Each recipient's state is kept in the state store (.newsletter/send.db unless a state
+    URL says otherwise): running the same command again after a crash, Ctrl-C or kill
+    continues where it stopped. Exit 0 when every recipient
     was sent (or skipped as invalid, duplicate or suppressed), 1 when some failed or are
     unknown, 130 when stopped by Ctrl-C.
     """
@@ -241,12 +242,14 @@ class _Progress:
 @pass_state
 def status(state: State, issue: str, fmt: str, only: str | None) -> None:
     """Show how far the sending of ISSUE got: recipients per state, from the ledger."""
-    from newsletter.send.ledger import Ledger, SendLock, connect
+    from newsletter.send.ledger import Ledger, SendLock
+    from newsletter.state import open_store
 
     workspace = state.workspace()
     slug = Path(workspace.issue_path(issue)).stem
-    ledger = Ledger(connect(workspace.state_dir), slug)
-    lock = SendLock(workspace.state_dir, slug)
+    store = open_store(workspace)
+    ledger = Ledger(store, slug)
+    lock = SendLock(store, slug)
     running = not lock.acquire()
     try:
         if not running:
@@ -273,7 +276,7 @@ def status(state: State, issue: str, fmt: str, only: str | None) -> None:
             click.echo(f"  failed x{count}: {reason}")
     finally:
         lock.release()
-        ledger.db.close()
+        store.close()
 
 
 def reason_option(default: str):
@@ -317,23 +320,25 @@ def suppress_import(state: State, file: Path, reason: str) -> None:
 def suppress_list(state: State) -> None:
     """Print the suppressed addresses with their reasons."""
     from newsletter.send import suppression
-    from newsletter.send.ledger import connect
+    from newsletter.state import open_store
 
-    db = connect(state.workspace().state_dir)
-    for address, reason in suppression.entries(db):
-        click.echo(f"{address}\t{reason}")
-    db.close()
+    store = open_store(state.workspace())
+    try:
+        for address, reason in suppression.entries(store):
+            click.echo(f"{address}\t{reason}")
+    finally:
+        store.close()
 
 
 def _suppress(state: State, addresses, reason: str) -> None:
     from newsletter.send import suppression
-    from newsletter.send.ledger import connect
+    from newsletter.state import open_store
 
-    db = connect(state.workspace().state_dir)
+    store = open_store(state.workspace())
     try:
-        result = suppression.add(db, addresses, reason)
+        result = suppression.add(store, addresses, reason)
     finally:
-        db.close()
+        store.close()
     for where, why in result.invalid:
         ui.show_note(f"{where}: warning: not suppressed: {why}")
     ui.show_note(

@@ -1,9 +1,9 @@
 """One `newsletter send`: the message, the provider, the ledger and the list, put together.
 
-`SendJob.plan()` takes the issue's send lock, turns batches a crash left in flight into
-`unknown`, and records the list in the ledger (invalid rows and duplicates reported by
-line, suppressed addresses marked); `SendJob.run()` then sends what is still to send.
-The CLI only asks for confirmation between the two and prints.
+`SendJob.plan()` opens the state store, takes the issue's send lock, turns batches a
+crash left in flight into `unknown`, and records the list in the ledger (invalid rows and
+duplicates reported by line, suppressed addresses marked); `SendJob.run()` then sends
+what is still to send. The CLI only asks for confirmation between the two and prints.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from newsletter.send import providers, unsubscribe
 from newsletter.send.engine import Engine, Options, Report, make_batches
 from newsletter.send.providers.base import Batch, Provider
 from newsletter.send.subscribers import Recipient, Row, check_address, read_rows, recipient
+from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace
 
 NO_DIAGNOSTICS_BEYOND = 50
@@ -97,16 +98,16 @@ class SendJob:
         self.resend_unknown, self.retry_failed = resend_unknown, retry_failed
         self.options = options or Options(rate=provider.rate)
         self.values = personalizer(series, message, provider)
-        self.lock = ledger_db.SendLock(workspace.state_dir, message.slug)
+        self.store: Store | None = None
+        self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
         self.recovered = 0
 
     def plan(self) -> ledger_db.Plan:
         """Lock the issue, recover from a crash, record the list; report its problems."""
-        self.lock.require()
-        self.ledger = ledger_db.Ledger(
-            ledger_db.connect(self.workspace.state_dir), self.message.slug
-        )
+        self.store = open_store(self.workspace)
+        self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
+        self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()
         plan = self.ledger.plan(read_rows(self.list_path), check_address, keep=False)
         if self.strict and (plan.invalid or plan.duplicates):
@@ -117,7 +118,7 @@ class SendJob:
                 self.diagnostics(plan, Severity.ERROR),
             )
         if not self.dry_run:
-            self.ledger.db.execute("COMMIT")
+            self.ledger.commit()
         return plan
 
     def diagnostics(self, plan: ledger_db.Plan, severity=Severity.WARNING) -> list[Diagnostic]:
@@ -171,12 +172,13 @@ class SendJob:
                 self.ledger.rollback()
 
     def close(self) -> None:
-        """Release the provider, the database and the lock."""
+        """Release the provider, the lock and the state store."""
         self.provider.close()
-        if self.ledger is not None:
-            self.ledger.rollback()
-            self.ledger.db.close()
-        self.lock.release()
+        if self.store is not None:
+            self.store.rollback()
+            if self.lock is not None:
+                self.lock.release()
+            self.store.close()
 
 
 class Scratch:

@@ -20,13 +20,17 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from newsletter.errors import SendError
+from newsletter.merge import keys as token_names
+from newsletter.merge import retoken
 from newsletter.model import Delivery
-from newsletter.render.message import TOKEN, PersonalMessage, RenderedMessage, personalize
+from newsletter.render.message import PersonalMessage, RenderedMessage, personalize
+
+__all__ = ["retoken", "token_names"]
 from newsletter.send.providers.jsonbody import JsonArray, JsonPart, JsonTemplate, dumps
 from newsletter.send.subscribers import Recipient
 
@@ -104,16 +108,6 @@ def mailbox(name: str, address: str) -> str:
 def recipient_mailbox(recipient: Recipient) -> str:
     """Return the recipient's To: mailbox, the name on one line as personalize() makes it."""
     return mailbox(_one_line(recipient.name), recipient.email)
-
-
-def retoken(template: str, placeholder: Callable[[str], str]) -> str:
-    """Rewrite our %%field%% tokens into a provider's own placeholder syntax."""
-    return TOKEN.sub(lambda m: placeholder(m.group(1)), template)
-
-
-def token_names(template: str) -> set[str]:
-    """Return the names of the tokens used in a template."""
-    return set(TOKEN.findall(template))
 
 
 def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:

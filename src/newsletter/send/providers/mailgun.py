@@ -14,6 +14,7 @@ import html
 import json
 
 from newsletter.errors import SendError
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
@@ -62,9 +63,9 @@ class MailgunProvider(HttpProvider):
         variables = {}
         for recipient in batch.recipients:
             values = {f: str(v or "") for f, v in recipient.values.items()}
-            mine = {f: values.get(f, "") for f in text_fields}
-            mine.update({f"{f}__html": html.escape(values.get(f, "")) for f in html_fields})
-            mine.update({f"{f}__line": _one_line(values.get(f, "")) for f in line_fields})
+            mine = {f: lookup(values, f) for f in text_fields}
+            mine.update({f"{f}__html": html.escape(lookup(values, f)) for f in html_fields})
+            mine.update({f"{f}__line": _one_line(lookup(values, f)) for f in line_fields})
             variables[recipient.email] = mine
         fields: list[tuple[str, str]] = [
             ("from", mailbox(message.from_name, message.from_email)),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
@@ -45,9 +46,9 @@ class SendGridProvider(HttpProvider):
                 to["name"] = personal.to_name
             item: dict = {"to": [to], "subject": personal.subject}
             values = recipient.values
-            substitutions = {_tag(f): str(values.get(f, "") or "") for f in text_fields}
+            substitutions = {_tag(f): str(lookup(values, f) or "") for f in text_fields}
             substitutions.update(
-                {_tag(f, "html"): html.escape(str(values.get(f, "") or "")) for f in html_fields}
+                {_tag(f, "html"): html.escape(str(lookup(values, f) or "")) for f in html_fields}
             )
             if substitutions:
                 item["substitutions"] = substitutions
