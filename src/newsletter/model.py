@@ -205,6 +205,28 @@ class Delivery(Strict):
         None, description="Mailgun: us or eu. SES: the AWS region (default: AWS settings)."
     )
     smtp: Smtp = Field(default_factory=Smtp)
+    unsubscribe_url: Url | None = Field(
+        None,
+        description="Where `newsletter serve` is published, e.g. "
+        "https://lists.example.org/unsubscribe/ (default: <base_url>unsubscribe/). Every "
+        "unsubscribe link and List-Unsubscribe header points there.",
+    )
+    unsubscribe: Literal["self", "provider"] = Field(
+        "self",
+        description="self: our signed link, answered by `newsletter serve`; provider: the "
+        "provider's own unsubscribe handling (Postmark, Mailgun, SendGrid, SES).",
+    )
+    tracking: list[Literal["opens", "clicks"]] = Field(
+        default_factory=list,
+        description="Provider open/click tracking to switch on; off unless listed here.",
+    )
+    asm_group_id: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="SendGrid: the unsubscribe group (for unsubscribe: provider and sync)."
+    )
+    contact_list: Line | None = Field(
+        None, description="SES: the contact list for list management (unsubscribe: provider)."
+    )
+    topic: Line | None = Field(None, description="SES: the contact list's topic, if any.")
 
 
 class Limits(Strict):

@@ -122,6 +122,7 @@ def test_the_messages_say_what_to_do(monkeypatch):
     with pytest.raises(SendError) as no_base:
         Unsubscribe(None, "l", "secret").url("a@example.org")
     assert str(no_base.value) == (
-        "the message has %%unsubscribe_url%% but newsletter.yaml has no base_url: set "
-        "base_url to where the archive (and its unsubscribe page) is published"
+        "the message has %%unsubscribe_url%% but newsletter.yaml has neither "
+        "delivery.unsubscribe_url nor base_url: set delivery.unsubscribe_url to where "
+        "'newsletter serve' is published"
     )

@@ -44,6 +44,7 @@ COMMAND_MODULES = {
     "render": "render",
     "schema": "drafting",
     "send": "send",
+    "serve": "serve",
     "status": "send",
     "suppress": "send",
 }

@@ -35,20 +35,23 @@ def list_id(series: Series) -> str:
 def make_provider(
     workspace: Workspace,
     series: Series,
-    message: RenderedMessage,
+    message: RenderedMessage | None,
     name: str | None = None,
     rate: float | None = None,
     dry_run: bool = False,
     **options,
 ) -> Provider:
-    """Return the provider named (or configured), settings overridden from the command line."""
+    """Return the provider named (or configured), settings overridden from the command line.
+
+    message: None for a provider that only reads (suppress sync).
+    """
     settings = series.delivery
     updates = {"provider": name or settings.provider}
     if rate is not None:
         updates["rate"] = rate
     settings = settings.model_copy(update=updates)
     cls = providers.get(settings.provider)
-    if settings.provider == "outbox":
+    if settings.provider == "outbox" and message is not None:
         options.setdefault("folder", workspace.root / "outbox" / message.slug)
     provider = cls(message, settings, need_credentials=not dry_run, **options)
     provider.check_credentials()
@@ -62,7 +65,10 @@ def personalizer(
     if "unsubscribe_url" not in message.fields():
         return recipient
     links = unsubscribe.from_environment(
-        series.base_url, list_id(series), ephemeral_ok=provider.name == "outbox"
+        series.base_url,
+        list_id(series),
+        ephemeral_ok=provider.name == "outbox",
+        url=series.delivery.unsubscribe_url,
     )
     links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
 
@@ -102,6 +108,7 @@ class SendJob:
         self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
         self.recovered = 0
+        self.synced = None  # the provider's suppressions synced before planning (cli)
 
     def plan(self) -> ledger_db.Plan:
         """Lock the issue, recover from a crash, record the list; report its problems."""

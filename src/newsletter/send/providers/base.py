@@ -9,6 +9,10 @@ ProviderError
  │              ambiguous=True when the provider may have accepted the batch anyway
  ├── Rejected   a permanent 4xx: the batch's recipients failed, with the provider's reason
  └── Fatal      bad credentials or settings: stop the whole run, nothing was sent
+
+A provider that keeps a suppression list implements `sync` (`newsletter suppress sync`):
+it yields what the provider suppressed, read with `fetch`, which paces, retries and
+honours rate limits as sends do.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import json
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from newsletter.errors import SendError
 from newsletter.merge import keys as token_names
@@ -61,6 +66,15 @@ class Outcome:
     ok: bool
     message_id: str | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """An address the provider suppressed: our reason word, and the provider's time."""
+
+    address: str
+    reason: str  # unsubscribe, bounce, complaint, invalid or manual
+    when: float  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +269,12 @@ class Provider:
         """Build the payload of a batch (once; retries send the same payload)."""
         raise NotImplementedError
 
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        """Yield the addresses the provider suppressed (since epoch seconds, where it can)."""
+        raise SendError(
+            f"{self.name} keeps no suppression list to sync: use 'newsletter suppress import'"
+        )
+
     def size(self, payload: Any) -> int:
         """Return the payload's size in bytes, for --dry-run."""
         return len(payload) if isinstance(payload, bytes | str) else 0
@@ -280,6 +300,7 @@ class HttpCall:
     url: str
     body: bytes | JsonArray
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
     @property
     def content(self) -> bytes:
@@ -297,6 +318,7 @@ class HttpProvider(Provider):
         super().__init__(*args, **kwargs)
         self._client = client  # injected in tests (event hooks, transports)
         self._own_client = client is None
+        self._limiter = None  # paces fetch(); sends are paced by the engine
 
     @property
     def base(self) -> str:
@@ -362,6 +384,10 @@ class HttpProvider(Provider):
             raise Retryable(
                 self.name, f"connection dropped before the answer: {exc!r}", ambiguous=True
             ) from None
+        return self.check(response)
+
+    def check(self, response):
+        """Return a 2xx response, or raise the error that says what to do about it."""
         status = response.status_code
         if status < 300:
             return response
@@ -398,6 +424,37 @@ class HttpProvider(Provider):
     def parse(self, batch: Batch, response) -> list[Outcome]:
         """Return one outcome per recipient of an accepted batch."""
         raise NotImplementedError
+
+    def fetch(self, url: str, params: Mapping[str, Any] | None = None, attempts: int = 6) -> Any:
+        """GET JSON, paced by the provider's rate limit; retried with backoff (reads change
+        nothing), honouring Retry-After and rate-limit headers as sends do."""
+        import httpx
+
+        from newsletter.send.engine import RateLimiter, backoff  # lazy: the engine imports us
+
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        if self._limiter is None:
+            self._limiter = RateLimiter(self.rate)
+        for attempt in range(1, attempts + 1):
+            self._limiter.acquire()
+            call = HttpCall(url, b"", method="GET")
+            headers = {"Accept": "application/json", **self.authorize(call)}
+            try:
+                return self.check(self.client.get(url, headers=headers)).json()
+            except httpx.TransportError as exc:
+                error = Retryable(self.name, f"cannot read {url}: {exc!r}")
+            except Retryable as exc:
+                error = exc
+            except ValueError as exc:
+                raise Rejected(self.name, f"unreadable answer from {url}: {exc}") from None
+            if attempt == attempts:
+                raise error
+            if error.retry_after:
+                self._limiter.pause(error.retry_after)
+            else:
+                time.sleep(backoff(attempt, 0.5, 30.0))
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._client is not None and self._own_client:

@@ -6,12 +6,17 @@ maps each address to its values, which also makes Mailgun send each recipient th
 message (without it, everyone would see every address in To:). HTML placeholders use an
 HTML-escaped copy of each value. The answer carries one id for the whole call; Mailgun has
 no idempotency keys. Bases: https://api.mailgun.net (US), https://api.eu.mailgun.net (EU).
+Suppressions: the domain's bounces, unsubscribes and complaints, each paged by following
+`paging.next` until a page is empty. The lists are alphabetical, not by time, so a sync
+reads them whole and keeps what is newer than the last one.
 """
 
 from __future__ import annotations
 
+import email.utils
 import html
 import json
+from collections.abc import Iterator
 
 from newsletter.errors import SendError
 from newsletter.merge import lookup
@@ -20,12 +25,15 @@ from newsletter.send.providers.base import (
     HttpCall,
     HttpProvider,
     Outcome,
+    Suppressed,
     mailbox,
     retoken,
     token_names,
 )
 
 BASES = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+LISTS = (("bounces", "bounce"), ("unsubscribes", "unsubscribe"), ("complaints", "complaint"))
+PAGE = 1000  # "Maximum number of records to return (optional, default: 100, max: 1000)"
 
 
 def _var(field: str, variant: str = "") -> str:
@@ -77,6 +85,7 @@ class MailgunProvider(HttpProvider):
         ]
         if message.reply_to:
             fields.append(("h:Reply-To", message.reply_to))
+        fields.extend(self.tracking_fields())
         for name, value in message.headers.items():
             # Mailgun documents %recipient.x% for subject and bodies; headers: see README.
             fields.append((f"h:{name}", retoken(value, lambda f: _var(f, "line"))))
@@ -87,6 +96,16 @@ class MailgunProvider(HttpProvider):
             {"Content-Type": "application/x-www-form-urlencoded"},
         )
 
+    def tracking_fields(self) -> list[tuple[str, str]]:
+        """Return the o:tracking options: off unless delivery.tracking asks (never the domain's)."""
+        tracking = self.settings.tracking
+        opens, clicks = "opens" in tracking, "clicks" in tracking
+        return [
+            ("o:tracking", "yes" if opens or clicks else "no"),
+            ("o:tracking-clicks", "yes" if clicks else "no"),
+            ("o:tracking-opens", "yes" if opens else "no"),
+        ]
+
     def authorize(self, call: HttpCall) -> dict[str, str]:
         import base64
 
@@ -96,3 +115,24 @@ class MailgunProvider(HttpProvider):
     def parse(self, batch: Batch, response) -> list[Outcome]:
         message_id = response.json().get("id")
         return [Outcome(r.key, True, message_id) for r in batch.recipients]
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        from urllib.parse import quote
+
+        domain = self.settings.domain
+        if not domain:
+            raise SendError("mailgun: set delivery.domain (your sending domain) in newsletter.yaml")
+        for name, reason in LISTS:
+            url, params = f"{self.base}/v3/{quote(domain)}/{name}", {"limit": PAGE}
+            while True:
+                data = self.fetch(url, params)
+                items = data.get("items") or []
+                for item in items:
+                    when = email.utils.parsedate_to_datetime(item["created_at"]).timestamp()
+                    if since is None or when >= since:
+                        yield Suppressed(item["address"], reason, when)
+                following = (data.get("paging") or {}).get("next")
+                # The next page is at the same API: never send our key anywhere else.
+                if not items or not following or not following.startswith(f"{self.base}/"):
+                    break
+                url, params = following, None

@@ -3,11 +3,17 @@
 https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
 The batch answers 200 even when single messages fail: each result carries its own
 ErrorCode (0 = accepted), in the order of the request. Postmark has no idempotency keys.
+Suppressions come from the message stream's dump
+(https://postmarkapp.com/developer/api/suppressions-api): one answer, no paging, filtered
+by day.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
+from collections.abc import Iterator
+from urllib.parse import quote
 
 from newsletter.send.providers.base import (
     Batch,
@@ -15,9 +21,13 @@ from newsletter.send.providers.base import (
     HttpProvider,
     JsonTemplate,
     Outcome,
+    Suppressed,
     dumps,
     mailbox,
 )
+
+# SuppressionReason -> ours; ManualSuppression depends on who made it (see _reason).
+REASONS = {"HardBounce": "bounce", "SpamComplaint": "complaint"}
 
 
 class PostmarkProvider(HttpProvider):
@@ -35,6 +45,9 @@ class PostmarkProvider(HttpProvider):
         if message.reply_to:
             fixed["ReplyTo"] = message.reply_to
         fixed["MessageStream"] = self.settings.message_stream
+        # Off unless delivery.tracking asks: never inherit the server's defaults.
+        fixed["TrackOpens"] = "opens" in self.settings.tracking
+        fixed["TrackLinks"] = "HtmlAndText" if "clicks" in self.settings.tracking else "None"
         item = self.json_message(fixed, ("To", "Subject", "HtmlBody", "TextBody"))
         if parts.headers:
             item.text(',"Headers":[')
@@ -65,3 +78,20 @@ class PostmarkProvider(HttpProvider):
                 reason = f"{result.get('ErrorCode')}: {result.get('Message', '')}"
                 outcomes.append(Outcome(recipient.key, False, reason=reason))
         return outcomes
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        stream = quote(self.settings.message_stream, safe="")
+        params = {}
+        if since is not None:  # fromdate is a day (inclusive): re-reading a day is harmless
+            params["fromdate"] = dt.datetime.fromtimestamp(since, dt.UTC).date().isoformat()
+        data = self.fetch(f"{self.base}/message-streams/{stream}/suppressions/dump", params)
+        for row in data.get("Suppressions") or []:
+            when = dt.datetime.fromisoformat(row["CreatedAt"]).timestamp()
+            yield Suppressed(row["EmailAddress"], _reason(row), when)
+
+
+def _reason(row: dict) -> str:
+    """Return our reason: a ManualSuppression by the Recipient is their unsubscribe."""
+    if row.get("SuppressionReason") in REASONS:
+        return REASONS[row["SuppressionReason"]]
+    return "unsubscribe" if row.get("Origin") == "Recipient" else "manual"

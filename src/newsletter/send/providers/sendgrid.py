@@ -5,12 +5,16 @@ The HTML and text are sent once per batch; per-recipient values travel as
 substitution-tags). SendGrid substitutes the same tag in every content part, so HTML
 tokens get their own tag carrying the HTML-escaped value. Subject and headers are set
 per personalization, already filled in. The answer is 202 with one X-Message-Id for the
-whole call; SendGrid has no idempotency keys.
+whole call; SendGrid has no idempotency keys. Suppressions are read from the global lists
+(bounces, spam reports, unsubscribes, invalid emails: `limit`/`offset` pages of at most 500,
+`start_time` in epoch seconds) and the unsubscribe group's list (addresses only).
 """
 
 from __future__ import annotations
 
 import html
+import time
+from collections.abc import Iterator
 
 from newsletter.merge import lookup
 from newsletter.send.providers.base import (
@@ -18,9 +22,19 @@ from newsletter.send.providers.base import (
     HttpCall,
     HttpProvider,
     Outcome,
+    Suppressed,
     retoken,
     token_names,
 )
+
+# The global suppression lists and what each means to us.
+LISTS = (
+    ("bounces", "bounce"),
+    ("spam_reports", "complaint"),
+    ("unsubscribes", "unsubscribe"),
+    ("invalid_emails", "invalid"),
+)
+PAGE = 500  # "The maximum page size for this endpoint is 500 items per page."
 
 
 def _tag(field: str, variant: str = "") -> str:
@@ -69,6 +83,12 @@ class SendGridProvider(HttpProvider):
         }
         if message.reply_to:
             data["reply_to"] = {"email": message.reply_to}
+        tracking = self.settings.tracking  # off unless asked: never the account's defaults
+        clicks = "clicks" in tracking
+        data["tracking_settings"] = {
+            "click_tracking": {"enable": clicks, "enable_text": clicks},
+            "open_tracking": {"enable": "opens" in tracking},
+        }
         return self.json_call(f"{self.base}/v3/mail/send", data)
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
@@ -87,3 +107,21 @@ class SendGridProvider(HttpProvider):
     def parse(self, batch: Batch, response) -> list[Outcome]:
         message_id = response.headers.get("x-message-id")
         return [Outcome(r.key, True, message_id) for r in batch.recipients]
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        for name, reason in LISTS:
+            offset = 0
+            while True:
+                params = {"limit": PAGE, "offset": offset}
+                if since is not None:
+                    params["start_time"] = int(since)
+                rows = self.fetch(f"{self.base}/v3/suppression/{name}", params)
+                for row in rows:
+                    yield Suppressed(row["email"], reason, float(row.get("created") or time.time()))
+                if len(rows) < PAGE:
+                    break
+                offset += PAGE
+        group = self.settings.asm_group_id
+        if group is not None:  # the group's list has no times: now is when we learnt it
+            for address in self.fetch(f"{self.base}/v3/asm/groups/{group}/suppressions"):
+                yield Suppressed(address, "unsubscribe", time.time())
