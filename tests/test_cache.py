@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from newsletter import loader
@@ -93,3 +98,38 @@ def test_caching_off_validates_every_time(cached, monkeypatch):
     load(cached)
     load(cached)
     assert cached.calls.count("issues/vol-1-1.yaml") == 2
+
+
+def test_a_cached_check_reports_the_same_without_loading_models(cached, tmp_path):
+    cached.issue(
+        "vol-1-2",
+        "volume: 1\nnumber: 2\ndate: 2024-01-19\nitems:\n  - headline: TODO\n    summary: s\n",
+    )
+    probe = (
+        "import runpy, sys; sys.argv = ['newsletter', 'check']\n"
+        "try:\n    runpy.run_module('newsletter', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "import json; print(json.dumps('pydantic' in sys.modules), file=sys.stderr)"
+    )
+    env = {**os.environ, "NEWSLETTER_CACHE_DIR": str(tmp_path / "cache")}
+
+    def check() -> tuple[list[str], bool]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=cached.root, capture_output=True, text=True, env=env
+        )
+        *lines, loaded = done.stderr.strip().splitlines()
+        return lines, json.loads(loaded)
+
+    first, loaded_first = check()
+    again, loaded_again = check()
+    assert loaded_first and not loaded_again  # the second check read only the summaries
+    assert again == first
+    assert any("placeholder 'TODO'" in line for line in again)  # warnings come back too
+    clash = cached.issue(
+        "vol-1-3",
+        "volume: 1\nnumber: 2\ndate: 2024-01-20\nitems:\n  - headline: h\n    summary: s\n",
+    )
+    check()
+    clashing, loaded = check()  # two issues share Vol 1.2: the loader works that out
+    assert loaded and any("also used by" in line for line in clashing)
+    clash.unlink()

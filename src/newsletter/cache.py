@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from newsletter.workspace import Workspace
 
     Loaded = tuple[Any, Source]
-FORMAT = b"newsletter-load-cache 1\n"
+FORMAT = b"newsletter-load-cache 2\n"
 
 
 def cache_root() -> str | None:
@@ -88,40 +88,67 @@ class LoadCache:
 
         files(result) names the workspace files the result relies on; they must still exist.
         """
-        import hashlib
-
-        if self.folder is None:
+        found = self._entry(path) if self.folder is not None else None
+        if found is None:
             return compute()
-        try:
-            raw = path.read_bytes()
-        except OSError:
-            return compute()
-        # Messages name the file relative to the current folder (display_path): the
-        # path as given and that folder decide it, without resolving either (500 issues).
-        where = os.path.abspath(path)
-        digest = hashlib.sha256(self.shared)
-        digest.update(f"{path}\0{os.getcwd()}\0".encode() + raw)
-        key = FORMAT + digest.hexdigest().encode() + b"\n"
-        entry = self.folder / hashlib.sha256(where.encode()).hexdigest()[:24]
+        entry, key = found
         hit = self._read(entry, key)
         if hit is not None:
             return hit
         result, source = compute()
         if result is not None and source.ok:
-            self._write(entry, key, (files(result), (result, source)))
+            self._write(entry, key, _summary(files(result), result, source), (result, source))
         return result, source
 
+    def _entry(self, path: Path) -> tuple[Path, bytes] | None:
+        """Return the cache file of path and the key its content must start with."""
+        import hashlib
+
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        # Messages name the file relative to the current folder (display_path): the
+        # path as given and that folder decide it, without resolving either (500 issues).
+        digest = hashlib.sha256(self.shared)
+        digest.update(f"{path}\0{os.getcwd()}\0".encode() + raw)
+        key = FORMAT + digest.hexdigest().encode() + b"\n"
+        where = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:24]
+        return self.folder / where, key
+
+    def summary(self, path: Path) -> dict | None:
+        """Return what loading path reported (diagnostics, volume and number), if cached.
+
+        Read without unpickling the model: `newsletter check` of unchanged files then
+        needs neither pydantic nor the models.
+        """
+        import json
+
+        found = self._entry(path) if self.folder is not None else None
+        if found is None:
+            return None
+        try:
+            with found[0].open("rb") as handle:
+                if handle.read(len(found[1])) != found[1]:
+                    return None
+                summary = json.loads(handle.readline())
+        except (OSError, ValueError):
+            return None
+        return summary if all(self._exists(name) for name in summary["files"]) else None
+
     def _read(self, entry: Path, key: bytes) -> Loaded | None:
+        import json
         import pickle
 
         try:
             with entry.open("rb") as handle:
                 if handle.read(len(key)) != key:
                     return None
-                needed, loaded = pickle.load(handle)
+                summary = json.loads(handle.readline())
+                loaded = pickle.load(handle)
         except Exception:  # missing, stale or damaged: load the file instead
             return None
-        if not all(self._exists(name) for name in needed):
+        if not all(self._exists(name) for name in summary["files"]):
             return None  # an image went away: loading again reports it
         return loaded
 
@@ -131,7 +158,8 @@ class LoadCache:
             self._present[name] = self.workspace.resolve(name).is_file()
         return self._present[name]
 
-    def _write(self, entry: Path, key: bytes, value: object) -> None:
+    def _write(self, entry: Path, key: bytes, summary: dict, value: object) -> None:
+        import json
         import pickle
 
         temporary = entry.with_suffix(f".{os.getpid()}.tmp")
@@ -139,7 +167,46 @@ class LoadCache:
             entry.parent.mkdir(parents=True, exist_ok=True)
             with temporary.open("wb") as handle:
                 handle.write(key)
+                handle.write(json.dumps(summary).encode() + b"\n")
                 pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, entry)  # readers see the old entry or the new, never half
         except OSError:
             temporary.unlink(missing_ok=True)  # a read-only cache only costs speed
+
+
+def _summary(files: list[str], result: Any, source: Source) -> dict:
+    """Return what `check` needs of a loaded file, as JSON-ready data."""
+    issue = getattr(result, "issue", None)
+    return {
+        "files": files,
+        "diagnostics": [_diagnostic_data(d) for d in source.diagnostics],
+        "number": [issue.volume, issue.number] if issue is not None else None,
+    }
+
+
+def _diagnostic_data(diagnostic) -> list:
+    d = diagnostic
+    return [d.path, d.line, d.column, d.message, d.field, str(d.severity), d.code]
+
+
+def cached_check(workspace: Workspace) -> list | None:
+    """Return every diagnostic of the workspace if all its files are cached, else None.
+
+    The answer `load_workspace` would give for every file, without loading a model;
+    None when any file changed or two issues share a volume and number (those clashes
+    are worked out by the loader).
+    """
+    from newsletter.errors import Diagnostic, Severity
+
+    cache = LoadCache.open(workspace)
+    summaries = [cache.summary(p) for p in (workspace.config_path, *workspace.issue_paths())]
+    if any(s is None for s in summaries):
+        return None
+    numbers = [tuple(s["number"]) for s in summaries[1:]]
+    if len(set(numbers)) != len(numbers):
+        return None
+    found = []
+    for summary in summaries:
+        for path, line, column, message, field, severity, code in summary["diagnostics"]:
+            found.append(Diagnostic(path, line, column, message, field, Severity(severity), code))
+    return found
