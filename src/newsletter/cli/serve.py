@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -68,9 +69,14 @@ def serve(state: State, host: str, port: int, serve_workspace: Path | None, thre
         f"serving unsubscribes for {app.series.name} on "
         f"http://{host}:{server.effective_port}/ (Ctrl-C stops)"
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd's stop is as clean as Ctrl-C
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

@@ -51,6 +51,10 @@ def make_provider(
         updates["rate"] = rate
     settings = settings.model_copy(update=updates)
     cls = providers.get(settings.provider)
+    if settings.unsubscribe == "provider" and message is not None:
+        from newsletter.send.hosted import hosted_message
+
+        message = hosted_message(message, cls, settings)
     if settings.provider == "outbox" and message is not None:
         options.setdefault("folder", workspace.root / "outbox" / message.slug)
     provider = cls(message, settings, need_credentials=not dry_run, **options)
@@ -103,7 +107,8 @@ class SendJob:
         self.strict, self.dry_run = strict, dry_run
         self.resend_unknown, self.retry_failed = resend_unknown, retry_failed
         self.options = options or Options(rate=provider.rate)
-        self.values = personalizer(series, message, provider)
+        # The provider's message: with unsubscribe: provider it has the provider's link.
+        self.values = personalizer(series, provider.message, provider)
         self.store: Store | None = None
         self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
@@ -212,6 +217,7 @@ def send_test(
     progress: Callable[[int, Report], None] | None = None,
 ) -> Report:
     """Send the issue, subject marked [TEST], to the given addresses only (no ledger)."""
+    message = provider.message  # with unsubscribe: provider, the provider's link is in it
     message = dataclasses.replace(message, subject=f"[TEST] {message.subject}")
     provider.message = message
     values = personalizer(series, message, provider)

@@ -139,15 +139,14 @@ class UnsubscribeApp:
         if body is None:
             return self.page(413, "serve/neutral.html.j2", {"title": "Too large"})
         fields = query(environ)
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        form = read_form(environ.get("CONTENT_TYPE", ""), body)
         for name in ("list", "email", "token"):  # the link's query first, else the form
             if name not in fields and form.get(name):
-                fields[name] = form[name][0]
+                fields[name] = form[name]
         email = self.checked(fields)
         if email is None:
             return self.invalid()
-        one_click = "One-Click" in form.get("List-Unsubscribe", [])
-        source = "one-click" if one_click else "link"
+        source = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "link"
         suppression.record(self.store, email, "unsubscribe", source, self.list_id)
         return self.page(200, "serve/unsubscribed.html.j2", {"email": email})
 
@@ -199,6 +198,29 @@ def _same(a: str, b: str) -> bool:
 def query(environ: Environ) -> dict[str, str]:
     """Return the first value of each query parameter."""
     parsed = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def read_form(content_type: str, body: bytes) -> dict[str, str]:
+    """Return the first value of each field of a urlencoded or multipart/form-data body.
+
+    RFC 8058's own example posts List-Unsubscribe=One-Click as multipart/form-data;
+    mail clients also send it urlencoded.
+    """
+    if content_type.lower().startswith("multipart/form-data"):
+        import email.parser
+        import email.policy
+
+        wrapped = f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(wrapped)
+        form: dict[str, str] = {}
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and name not in form and isinstance(payload, bytes):
+                form[name] = payload.decode("utf-8", "replace").strip()
+        return form
+    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
     return {name: values[0] for name, values in parsed.items()}
 
 

@@ -184,6 +184,10 @@ class Provider:
     default_concurrency: ClassVar[int] = 1
     idempotent: ClassVar[bool] = False  # repeating a batch cannot deliver twice
     credentials: ClassVar[tuple[str, ...]] = ()  # environment variables, for messages
+    # delivery.unsubscribe: provider (see send/hosted.py): the placeholder the provider
+    # fills with its own unsubscribe link, or None and why it cannot host one.
+    hosted_unsubscribe: ClassVar[str | None] = None
+    hosted_refusal: ClassVar[str] = "this provider hosts no unsubscribe link"
 
     def __init__(
         self,
@@ -225,6 +229,15 @@ class Provider:
                 "only from the environment, never from files)"
             )
         return value
+
+    @classmethod
+    def check_hosted(cls, settings: Delivery) -> None:
+        """Fail naming the setting that provider-hosted unsubscribe needs, if one is missing."""
+
+    @property
+    def hosted(self) -> bool:
+        """Return True when the provider hosts the unsubscribe (delivery.unsubscribe)."""
+        return self.settings.unsubscribe == "provider"
 
     def check_credentials(self) -> None:
         """Fail early, naming the environment variable, when a credential is missing."""

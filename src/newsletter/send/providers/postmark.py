@@ -36,6 +36,9 @@ class PostmarkProvider(HttpProvider):
     max_batch = 500  # "up to 500 messages per API call, and up to 50 MB payload"
     default_rate = 10.0
     credentials = ("POSTMARK_SERVER_TOKEN",)
+    # A Broadcast stream with "Unsubscribe handling" on fills this and adds the
+    # List-Unsubscribe headers (postmarkapp.com/support/article/1136).
+    hosted_unsubscribe = "{{{ pm:unsubscribe }}}"
 
     @functools.cached_property
     def template(self) -> JsonTemplate:

@@ -34,6 +34,10 @@ class ResendProvider(HttpProvider):
     default_concurrency = 2
     idempotent = True
     credentials = ("RESEND_API_KEY",)
+    hosted_refusal = (
+        "resend hosts unsubscribe links only for broadcasts, not for the batch emails "
+        "newsletter sends: use unsubscribe: self and 'newsletter serve'"
+    )
 
     @functools.cached_property
     def template(self) -> JsonTemplate:

@@ -16,6 +16,7 @@ import html
 import time
 from collections.abc import Iterator
 
+from newsletter.errors import SendError
 from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     Batch,
@@ -47,6 +48,16 @@ class SendGridProvider(HttpProvider):
     max_batch = 1000  # personalizations maxItems: 1000
     default_rate = 10.0
     credentials = ("SENDGRID_API_KEY",)
+    # With asm.group_id SendGrid fills this and adds the List-Unsubscribe headers.
+    hosted_unsubscribe = "<%asm_group_unsubscribe_raw_url%>"
+
+    @classmethod
+    def check_hosted(cls, settings) -> None:
+        if settings.asm_group_id is None:
+            raise SendError(
+                "sendgrid: unsubscribe: provider needs delivery.asm_group_id (the id of an "
+                "unsubscribe group, Marketing > Unsubscribe Groups)"
+            )
 
     def prepare(self, batch: Batch) -> HttpCall:
         message = self.message
@@ -83,6 +94,8 @@ class SendGridProvider(HttpProvider):
         }
         if message.reply_to:
             data["reply_to"] = {"email": message.reply_to}
+        if self.hosted:
+            data["asm"] = {"group_id": self.settings.asm_group_id}
         tracking = self.settings.tracking  # off unless asked: never the account's defaults
         clicks = "clicks" in tracking
         data["tracking_settings"] = {

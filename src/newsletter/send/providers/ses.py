@@ -36,6 +36,16 @@ class SesProvider(HttpProvider):
     default_rate = 14.0  # a common production quota (messages per second); sandbox is 1
     default_concurrency = 8
     credentials = ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE",)
+    # With ListManagementOptions SES fills this and adds the List-Unsubscribe headers.
+    hosted_unsubscribe = "{{amazonSESUnsubscribeUrl}}"
+
+    @classmethod
+    def check_hosted(cls, settings) -> None:
+        if not settings.contact_list:
+            raise SendError(
+                "ses: unsubscribe: provider needs delivery.contact_list (an SES contact list; "
+                "delivery.topic optionally names its topic)"
+            )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -67,6 +77,11 @@ class SesProvider(HttpProvider):
             "Destination": {"ToAddresses": [personal.to_email]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
         }
+        if self.hosted:
+            options = {"ContactListName": self.settings.contact_list}
+            if self.settings.topic:
+                options["TopicName"] = self.settings.topic
+            data["ListManagementOptions"] = options
         return self.json_call(f"{self.base}/v2/email/outbound-emails", data)
 
     def check_credentials(self) -> None:
