@@ -3,7 +3,9 @@
 # run each later stage of the pipeline. No credentials: delivery goes to the local outbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nl() { "${PYTHON:-python3}" -m newsletter "$@"; }
+# The interpreter that has newsletter installed: make demo passes .venv's.
+PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+nl() { "$PYTHON" -m newsletter "$@"; }
 
 echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
@@ -21,7 +23,7 @@ nl send vol-2-10 --list subscribers.csv --yes
 nl status vol-2-10 --format json
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
 preview_log=$(mktemp)
-"${PYTHON:-python3}" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
+"$PYTHON" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
 preview_pid=$!
 url=""
 for _ in $(seq 100); do
@@ -29,7 +31,7 @@ for _ in $(seq 100); do
   [ -n "$url" ] && break
   sleep 0.1
 done
-"${PYTHON:-python3}" - "$url" <<'EOF'
+"$PYTHON" - "$url" <<'EOF'
 import sys
 import urllib.request
 
@@ -42,7 +44,7 @@ wait "$preview_pid"
 rm -f "$preview_log"
 echo "== serve: answer a reader's one-click unsubscribe (RFC 8058) here, then list suppressions"
 serve_log=$(mktemp)
-"${PYTHON:-python3}" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
+"$PYTHON" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
 serve_pid=$!
 url=""
 for _ in $(seq 100); do
@@ -50,7 +52,7 @@ for _ in $(seq 100); do
   [ -n "$url" ] && break
   sleep 0.1
 done
-"${PYTHON:-python3}" - "$url" <<'EOF'
+"$PYTHON" - "$url" <<'EOF'
 import email
 import email.policy
 import re

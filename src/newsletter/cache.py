@@ -153,9 +153,15 @@ class LoadCache:
         return loaded
 
     def _exists(self, name: str) -> bool:
-        """Return True if the workspace file exists, asking the disk once per run."""
+        """Return True if the workspace file may still be read, asking once per run."""
+        from newsletter.errors import WorkspaceError
+
         if name not in self._present:
-            self._present[name] = self.workspace.resolve(name).is_file()
+            try:  # the same gate as loading: a symlink out of the workspace fails it
+                self.workspace.contained(name)
+                self._present[name] = True
+            except WorkspaceError:
+                self._present[name] = False
         return self._present[name]
 
     def _write(self, entry: Path, key: bytes, summary: dict, value: object) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter import __version__, markup
+from newsletter.errors import WorkspaceError
+from newsletter.workspace import REMOTE
 
 if TYPE_CHECKING:  # kept out of the import so build workers start before pydantic loads
     from newsletter.loader import LoadedIssue
@@ -16,16 +18,18 @@ if TYPE_CHECKING:  # kept out of the import so build workers start before pydant
 
 
 def image_sources(series: Series, loaded: LoadedIssue) -> list[str]:
-    """Return every workspace image path the issue shows (hero, articles, bodies, logo)."""
+    """Return every workspace image path the issue shows (hero, summaries, articles, logo)."""
     issue = loaded.issue
     found = [issue.image.src] if issue.image else []
+    for item in issue.items:
+        found += [src for src, _alt, _title in markup.images(item.summary, inline=True)]
     for article in issue.articles:
         if article.image:
             found.append(article.image.src)
         found += [src for src, _alt, _title in markup.images(article.body)]
     if series.brand.logo:
         found.append(series.brand.logo)
-    local = [src for src in found if not src.startswith(("http://", "https://"))]
+    local = [src for src in found if not src.lower().startswith(REMOTE)]
     return list(dict.fromkeys(local))
 
 
@@ -57,16 +61,20 @@ def shared_fingerprint(workspace: Workspace) -> str:
 class ImageDigests:
     """The digest of each image file, read once per build however many issues show it."""
 
-    def __init__(self) -> None:
-        self._known: dict[Path, bytes] = {}
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._known: dict[str, bytes] = {}
 
-    def of(self, path: Path) -> bytes:
-        """Return the SHA-256 of the file at path (empty when it is not a file)."""
-        if path not in self._known:
-            self._known[path] = (
-                hashlib.sha256(path.read_bytes()).digest() if path.is_file() else b""
-            )
-        return self._known[path]
+    def of(self, src: str) -> bytes:
+        """Return the SHA-256 of the workspace file src (empty when missing or refused)."""
+        if src not in self._known:
+            try:
+                path = self.workspace.contained(src)
+            except WorkspaceError:  # refused when the images are copied
+                self._known[src] = b""
+            else:
+                self._known[src] = hashlib.sha256(path.read_bytes()).digest()
+        return self._known[src]
 
 
 def issue_fingerprint(
@@ -78,7 +86,7 @@ def issue_fingerprint(
 ) -> str:
     """Hash everything one issue's pages are made from."""
     sources = image_sources(series, loaded)
-    return _fingerprint(workspace, loaded.path, sources, shared, images or ImageDigests())
+    return _fingerprint(workspace, loaded.path, sources, shared, images or ImageDigests(workspace))
 
 
 def _fingerprint(
@@ -87,7 +95,7 @@ def _fingerprint(
     digest = hashlib.sha256(shared.encode())
     digest.update(path.read_bytes())
     for src in sources:
-        digest.update(src.encode() + b"\0" + images.of(workspace.resolve(src)))
+        digest.update(src.encode() + b"\0" + images.of(src))
     return digest.hexdigest()
 
 
@@ -155,7 +163,7 @@ class InputRecord:
         shared = shared_fingerprint(workspace)
         if record.get("shared") != shared:
             return None
-        images = ImageDigests()
+        images = ImageDigests(workspace)
         for slug, path in slugs.items():
             if _fingerprint(workspace, path, sources[slug], shared, images) != manifest[slug]:
                 return None

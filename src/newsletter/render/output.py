@@ -58,7 +58,14 @@ class RenderJob:
         """Return the email as the example reader receives it (what the files show)."""
         from newsletter.render.mime import sample
 
-        return self.once("sample", lambda: sample(self.message, self.series.base_url))
+        series = self.series
+        unsubscribe_url = series.delivery.unsubscribe_url
+        return self.once(
+            "sample",
+            lambda: sample(
+                self.message, series.base_url, series.merge_fields, unsubscribe_url=unsubscribe_url
+            ),
+        )
 
     def write(self, name: str, content: str | bytes) -> Path:
         """Write one file into the issue's folder and return its path."""
@@ -99,10 +106,16 @@ def _text(job: RenderJob) -> list[Path]:
 
 
 def _eml(job: RenderJob) -> list[Path]:
-    from newsletter.render.message import to_mime
+    from newsletter.render.mime import sample_eml
 
-    mime = to_mime(job.message, job.sample)
-    return [job.write("email.eml", mime.as_bytes())]
+    series = job.series
+    eml = sample_eml(
+        job.message,
+        series.base_url,
+        fallbacks=series.merge_fields,
+        unsubscribe_url=series.delivery.unsubscribe_url,
+    )
+    return [job.write("email.eml", eml)]
 
 
 def _print(job: RenderJob) -> list[Path]:

@@ -20,6 +20,7 @@ from newsletter.send import ledger as ledger_db
 from newsletter.send import providers, unsubscribe
 from newsletter.send.engine import Engine, Options, Report, make_batches
 from newsletter.send.providers.base import Batch, Provider
+from newsletter.send.readiness import with_fallbacks
 from newsletter.send.subscribers import Recipient, Row, check_address, read_rows, recipient
 from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace
@@ -65,20 +66,28 @@ def make_provider(
 def personalizer(
     series: Series, message: RenderedMessage, provider: Provider
 ) -> Callable[[Row, str], Recipient]:
-    """Return the function that gives a list row its merge fields and unsubscribe URL."""
-    if "unsubscribe_url" not in message.fields():
+    """Return the function that gives a list row its merge fields and unsubscribe URL.
+
+    An empty or missing field gets its fallback from newsletter.yaml (merge_fields).
+    """
+    fallbacks = {k: v for k, v in series.merge_fields.items() if v}
+    links = None
+    if "unsubscribe_url" in message.fields():
+        links = unsubscribe.from_environment(
+            series.base_url,
+            list_id(series),
+            ephemeral_ok=provider.name == "outbox",
+            url=series.delivery.unsubscribe_url,
+        )
+        links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
+    if links is None and not fallbacks:
         return recipient
-    links = unsubscribe.from_environment(
-        series.base_url,
-        list_id(series),
-        ephemeral_ok=provider.name == "outbox",
-        url=series.delivery.unsubscribe_url,
-    )
-    links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
 
     def values(row: Row, email: str) -> Recipient:
         person = recipient(row, email)
-        person.values["unsubscribe_url"] = links.url(email)
+        with_fallbacks(person.values, fallbacks)
+        if links is not None:
+            person.values["unsubscribe_url"] = links.url(email)
         return person
 
     return values
@@ -121,7 +130,7 @@ class SendJob:
         self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
         self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()
-        plan = self.ledger.plan(read_rows(self.list_path), check_address, keep=False)
+        plan = self.ledger.plan(read_rows(self.list_path), self.check_address, keep=False)
         if self.strict and (plan.invalid or plan.duplicates):
             self.ledger.rollback()
             raise SendError(
@@ -132,6 +141,12 @@ class SendJob:
         if not self.dry_run:
             self.ledger.commit()
         return plan
+
+    def check_address(self, address: str) -> tuple[str | None, str]:
+        """Return (normalised address, '') or (None, why it is skipped), this provider's way."""
+        email, why = check_address(address)
+        refusal = self.provider.refuses(email) if email is not None else None
+        return (None, refusal) if refusal else (email, why)
 
     def diagnostics(self, plan: ledger_db.Plan, severity=Severity.WARNING) -> list[Diagnostic]:
         """Return the list's problems as file:line diagnostics."""
