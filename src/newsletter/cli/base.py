@@ -52,6 +52,7 @@ COMMAND_MODULES = {
     "schema": "drafting",
     "send": "send",
     "serve": "serve",
+    "state": "state",
     "status": "send",
     "suppress": "send",
 }
