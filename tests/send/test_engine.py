@@ -137,6 +137,7 @@ def test_a_clean_run_reports_what_it_did(ledger):
     assert (report.sent, report.failed, report.unknown) == (5, 0, 0)
     assert (report.requests, report.batches, report.bytes, report.retries) == (3, 3, 50, 0)
     assert sorted(seen) == [1, 2, 2] and report.error is None and not report.stopped
+    assert 0 <= report.elapsed < 60
     assert ledger.counts()["sent"] == 5
     assert list(ledger.addresses("sent")) == [f"u{n}@example.org" for n in range(2, 7)]
 
@@ -144,11 +145,11 @@ def test_a_clean_run_reports_what_it_did(ledger):
 def test_a_dry_run_builds_every_batch_and_sends_nothing(ledger):
     provider = Scripted()
     seen = []
-    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append(n))
+    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append((n, r.bytes)))
     report = engine.dry_run(people(ledger, 5))
     assert provider.calls == [] and ledger.counts()["pending"] == 5
     assert (report.requests, report.batches, report.bytes, report.sent) == (3, 3, 50, 0)
-    assert seen == [2, 2, 1] and report.elapsed >= 0
+    assert seen == [(2, 20), (2, 40), (1, 50)] and 0 <= report.elapsed < 60
 
 
 def test_refused_recipients_fail_with_their_reasons_counted(ledger):
@@ -339,3 +340,14 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
     assert counts["sent"] == 2 and counts["unknown"] == 4 and counts["pending"] == 0
     assert engine.report.stopped and engine.report.unknown == 4
     assert ledger.reasons("unknown") == [("abandoned in flight by a second Ctrl-C", 4)]
+
+
+def test_a_recipient_the_answer_leaves_out_is_unknown(ledger):
+    def forgetful(batch):  # the provider took the batch; its answer names only the first
+        first = batch.recipients[0]
+        return Reply([Outcome(first.key, True, "id-1")])
+
+    report = run(ledger, Scripted(forgetful), count=2)
+    assert (report.sent, report.unknown, report.failed) == (1, 1, 0)
+    assert ledger.reasons("unknown") == [("the provider's answer did not mention it", 1)]
+    assert ledger.counts()["pending"] == 0
