@@ -416,3 +416,27 @@ def test_a_test_send_marks_the_subject_and_records_nothing(sender):
         assert sum(ledger.counts().values()) == 0
     finally:
         ledger.store.close()
+
+
+def test_a_test_send_is_paced_and_reported_batch_by_batch(sender):
+    import time
+
+    from newsletter.send.job import make_provider, send_test
+
+    series = sender.series(provider="outbox", batch_size=1, rate=20)
+    provider = make_provider(sender.workspace, series, sample_message())
+    seen = []
+    addresses = ["a@example.org", "b@example.org", "c@example.org"]
+    started = time.monotonic()
+    report = send_test(series, sample_message(), provider, addresses, lambda n, r: seen.append(n))
+    assert time.monotonic() - started >= 0.09  # 3 calls at 20 a second
+    assert report.sent == 3 and report.batches == 3 and seen == [1, 1, 1]
+
+
+def test_running_before_planning_is_refused(sender):
+    job = sender.job(1)
+    try:
+        with pytest.raises(AssertionError, match=r"^plan\(\) first$"):
+            job.run()
+    finally:
+        job.close()
