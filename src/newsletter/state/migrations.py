@@ -49,6 +49,19 @@ SQLITE: dict[int, tuple[str, ...]] = {
             updated  REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Provenance: one row per send of an issue, with the git commit it was sent from
+    # (NULL: the workspace is not in git) and the sent files that differed from it.
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    REAL NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,   -- workspace-relative paths, one a line
+            allowed    INTEGER NOT NULL, -- 1: sent with --allow-dirty
+            provider   TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sends_issue ON sends (issue, started)",
+    ),
 }
 
 POSTGRESQL: dict[int, tuple[str, ...]] = {
@@ -82,6 +95,17 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             cursor   DOUBLE PRECISION NOT NULL,
             updated  DOUBLE PRECISION NOT NULL
         )""",
+    ),
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    DOUBLE PRECISION NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,
+            allowed    BOOLEAN NOT NULL,
+            provider   TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS sends_issue ON sends (issue, started)",
     ),
 }
 
