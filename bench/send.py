@@ -1,6 +1,6 @@
 """Benchmark `newsletter send` of the sample issue vol-2-10 to a local Postmark-shaped server.
 
-    python bench/send.py [--recipients 100000] [--rate 20]
+    python bench/send.py [--recipients 100000] [--rate 20] [--mime-recipients 20000] [--mime-only]
 
 Every send is a real `python -m newsletter send ... --yes` process, posting to a threaded
 HTTP server on 127.0.0.1 in this process that checks and answers each batch as Postmark
@@ -18,6 +18,7 @@ bench's own server, not the send.
    second at the server as a share of N. Goal: at least 90%.
 4. Crash safety: the 100,000 send killed with SIGKILL three times, then resumed:
    duplicates at the server and recipients missing without being reported. Goal: 0 and 0.
+5. The MIME paths, outbox and SMTP, each against its peer (see bench/mime_paths.py).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "send")]
 
+from mime_paths import mime_rows  # noqa: E402
 from provider_fakes import PostmarkServer  # noqa: E402
 from sendkit import cli_env, sample_workspace, write_list  # noqa: E402
 
@@ -182,11 +184,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=20.0, help="the server's limit, calls/s")
+    parser.add_argument("--mime-recipients", type=int, default=20_000, help="outbox and SMTP")
+    parser.add_argument("--mime-only", action="store_true", help="only the outbox and SMTP")
     args = parser.parse_args()
     big, small = args.recipients, args.recipients // 10
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        rows += mime_rows(tmp, args.mime_recipients, send)
+        if args.mime_only:
+            return print_table(rows)
         server = TimedPostmark()
         lists = {n: write_list(tmp / f"list-{n}.csv", n) for n in (big, small)}
 
@@ -288,14 +295,20 @@ def main() -> None:
             )
         )
         server.close()
+    print_table(rows)
 
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Print the measures as a table, with what the peers are."""
     header = ("measure", "newsletter", "peer", "ratio", "goal")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(5)]
     for row in (header, tuple("-" * w for w in widths), *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
-        f"(peer = bare httpx loop, 4 threads, posting pre-built batches of 500; "
-        f"machine: {os.cpu_count()} cores; bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
+        "(peers: API, a bare httpx loop, 4 threads, posting pre-built batches of 500; outbox, "
+        "the stdlib per-recipient build writing the same files; SMTP, bare smtplib on 2 "
+        f"threads sending a pre-built message; machine: {os.cpu_count()} cores; "
+        f"bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
     )
 
 

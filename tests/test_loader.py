@@ -233,3 +233,39 @@ def test_require_issue_raises_with_every_problem(space):
     with pytest.raises(ValidationError) as caught:
         require_issue(Workspace(space.root), "vol-1-1")
     assert [d.field for d in caught.value.diagnostics if d.is_error] == ["date"]
+
+
+def test_base_url_must_be_a_plain_http_folder(space):
+    from tests.conftest import SERIES
+
+    for bad, why in [
+        ("mailto:news@example.org", "must be an http(s) address"),
+        ("https://news.example.org/?x=1", "must not have a query"),
+        ("https://news.example.org/#top", "must not have a query (?) or fragment"),
+    ]:
+        space.write("newsletter.yaml", SERIES.replace("https://digest.example.org/", bad))
+        _series, _issues, diagnostics = load_workspace(Workspace(space.root))
+        [shown] = [str(d) for d in diagnostics if d.is_error]
+        assert shown.startswith(f"newsletter.yaml:7:11: error: base_url: '{bad}' "), shown
+        assert why in shown
+
+
+def test_bidi_and_zero_width_characters_in_headlines_and_subjects_are_warned(space):
+    space.issue(
+        "vol-1-1",
+        "volume: 1\nnumber: 1\ndate: 2024-01-05\npreheader: p\n"
+        "subject: Pay \u202eyadot\u202c now\n"
+        "items:\n  - headline: In\u200bvisible\n    summary: s\n"
+        "  - headline: Family \U0001f468\u200d\U0001f469 news\n    summary: s\n",
+    )
+    shown = problems(space)
+    assert any(
+        s.startswith("issues/vol-1-1.yaml:5:14: warning: subject: invisible character U+202E")
+        for s in shown
+    ), shown
+    assert any(
+        s.startswith("issues/vol-1-1.yaml:7:17: warning: items[0].headline: invisible character")
+        and "ZERO WIDTH SPACE" in s
+        for s in shown
+    ), shown
+    assert not any("items[1].headline" in s for s in shown), shown  # an emoji's joiner is fine

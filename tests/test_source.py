@@ -176,3 +176,14 @@ def test_nesting_past_our_limit_but_within_the_parsers_is_ours_to_refuse(depth):
 def test_nesting_at_our_limit_is_accepted():
     source = parse_yaml(b"a: " + b"[" * 64 + b"]" * 64 + b"\n", "f.yaml")
     assert source.ok, [str(d) for d in source.diagnostics]
+
+
+@pytest.mark.parametrize("escape", ["\\e", "\\a", "\\v", "\\f", "\\0", "\\x7f", "\\x85"])
+def test_escaped_control_characters_are_located_errors(escape):
+    raw = f'title: ok\nsubject: "Hello {escape} world"\n'.encode()
+    [message] = messages(raw)
+    assert message.startswith("f.yaml:2:10: error: subject: control character ")
+
+
+def test_tab_and_line_breaks_written_as_escapes_are_text():
+    assert messages(b'a: "one\\ttwo\\nthree\\r"\n') == []

@@ -212,6 +212,28 @@ def test_cli_starts_without_pydantic_or_renderers() -> None:
     assert done.stdout.strip() == "[]"
 
 
+def test_terminal_escape_sequences_in_echoed_values_are_shown_escaped(space):
+    space.issue(
+        "vol-1-1",
+        'volume: 1\nnumber: 1\ndate: 2024-01-05\n"x\\e[2Jy": 1\n'
+        "items:\n  - headline: h\n    summary: s\n",
+    )
+    result = run("check")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output
+    assert "unknown field 'x\\x1b[2Jy'" in result.output
+
+
+def test_credentials_in_api_base_are_masked(space):
+    from tests.conftest import SERIES
+
+    space.write("newsletter.yaml", SERIES + "delivery:\n  api_base: http://me:hunter2@x/ y\n")
+    result = run("check")
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+    assert "http://***@x/ y" in result.output
+
+
 def test_new_writes_a_draft(space):
     assert run("new").exit_code == 0
     assert "\ndraft: true\n" in (space.root / "issues/vol-1-2.yaml").read_text()
@@ -255,3 +277,10 @@ def test_init_creates_images_and_ends_with_the_next_commands(tmp_path, monkeypat
         "newsletter preview",
         "newsletter new",
     ]
+
+
+def test_plurals_are_right():
+    from newsletter import ui
+
+    assert [ui.plural(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert [ui.plural(n, "retry", "retries") for n in (1, 2)] == ["1 retry", "2 retries"]

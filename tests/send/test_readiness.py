@@ -6,6 +6,7 @@ import email
 import email.policy
 from pathlib import Path
 
+import pytest
 from sendkit import newsletter
 
 from tests.helpers.workspace import SERIES, make_workspace
@@ -87,8 +88,9 @@ def test_a_field_without_column_or_fallback_refuses_before_mailing(tmp_path):
     assert sent(root) == {}
 
 
-def test_an_empty_value_gets_the_fallback(tmp_path):
-    series = SERIES + "merge_fields:\n  company: your company\n"
+@pytest.mark.parametrize("declared", ["your company", "{fallback: your company}"])
+def test_an_empty_value_gets_the_fallback(tmp_path, declared):
+    series = SERIES + f"merge_fields:\n  company: {declared}\n"
     issue = HEAD + ITEMS.replace("One paragraph.", "News for %%company%%.")
     root = workspace(tmp_path, issue, series)
     done = send(root, "--list", str(root / "list.csv"), "--yes")
@@ -114,6 +116,7 @@ def test_merge_fields_in_links_are_url_encoded_for_their_spot(tmp_path):
     assert newsletter("-w", str(root), "check").returncode == 0
     done = send(root, "--list", str(root / "list.csv"), "--yes")
     assert done.returncode == 0, done.stderr
+    assert "list: 1 row in" in done.stderr  # not "1 rows"
     message = sent(root)["a+b@example.org"]
     body = html(message)
     assert 'href="https://example.org/p/a+b@example.org?e=a%2Bb%40example.org&amp;c=c%26d%3D1"' in (

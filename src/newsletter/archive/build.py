@@ -20,7 +20,13 @@ from newsletter.archive.inputs import (
     issue_fingerprint,
     shared_fingerprint,
 )
-from newsletter.errors import BuildError, Diagnostic, NewsletterError, display_path
+from newsletter.errors import (
+    BuildError,
+    Diagnostic,
+    NewsletterError,
+    WorkspaceError,
+    display_path,
+)
 from newsletter.workspace import CONFIG_NAME, Workspace
 
 if TYPE_CHECKING:
@@ -307,7 +313,15 @@ def _missing(out: Path, slug: str) -> bool:
 
 
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
-    """Publish workspace images at the same relative path, where email links point."""
+    """Publish workspace images at the same relative path, where email links point.
+
+    Each goes through the workspace's resolver again, so a symlink swapped in after
+    the check still never publishes a file from outside the workspace.
+    """
     for loaded in issues:
         for src in image_sources(series, loaded):
-            copy_if_changed(workspace.resolve(src), out / src)
+            try:
+                path = workspace.contained(src)
+            except WorkspaceError as exc:
+                raise BuildError(f"{display_path(loaded.path)}: {exc.message}") from None
+            copy_if_changed(path, out / src)

@@ -68,7 +68,7 @@ def schema(series: bool, output: Path | None) -> None:
     if output:
         output.write_text(text + "\n", encoding="utf-8")
     else:
-        click.echo(text)
+        ui.echo(text)
 
 
 @cli.command(short_help="Write the skeleton of the next issue (a draft).")
@@ -93,7 +93,7 @@ def new(state: State, date, volume: int | None) -> None:
     from newsletter.scaffold import new_issue
 
     path = new_issue(state.workspace(), date.date() if date else None, volume)
-    click.echo(str(path))
+    ui.echo(str(path))
 
 
 @cli.command(short_help="Create a workspace: settings, sample issue, templates.")
@@ -103,7 +103,7 @@ def init(directory: Path) -> None:
     from newsletter.scaffold import init_workspace
 
     for path in init_workspace(directory):
-        click.echo(str(path))
+        ui.echo(str(path))
     go = f"  cd {shlex.quote(str(directory))}\n" if directory.resolve() != Path.cwd() else ""
     ui.show_note(
         "next:\n" + go + "  newsletter check      # every problem, at its line\n"

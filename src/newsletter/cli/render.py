@@ -63,5 +63,5 @@ def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats:
         written, warnings = render_issue(workspace, series, item, target, formats)
         ui.show_diagnostics(warnings)
         for path in written:
-            click.echo(str(path))
+            ui.echo(str(path))
     ui.show_note(f"rendered {ui.plural(len(loaded), 'issue')} ({', '.join(formats)}) into {target}")

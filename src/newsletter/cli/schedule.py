@@ -93,14 +93,14 @@ def show_schedule(state: State, fmt: str) -> None:
         data = [
             {"issue": i.slug, "send_at": i.send_at.isoformat(), "state": what} for i, what in rows
         ]
-        click.echo(json.dumps({"now": moment.isoformat(), "scheduled": data}))
+        ui.echo(json.dumps({"now": moment.isoformat(), "scheduled": data}))
     else:
         if not rows:
-            click.echo("no issue has a send_at")
+            ui.echo("no issue has a send_at")
         width = max((len(i.slug) for i, _ in rows), default=0)
         for item, what in rows:
             utc = item.send_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-            click.echo(f"{item.slug:<{width}}  {item.send_at.isoformat()}  ({utc})  {what}")
+            ui.echo(f"{item.slug:<{width}}  {item.send_at.isoformat()}  ({utc})  {what}")
     ui.show_diagnostics(problems)
     if problems:
         sys.exit(1)

@@ -351,7 +351,7 @@ def status(state: State, issue: str | None, fmt: str, only: str | None) -> None:
             ledger.recover()  # no send is running: what is in flight was cut short
         if only:
             for address in ledger.addresses(only):
-                click.echo(address)
+                ui.echo(address)
             return
         counts = ledger.counts()
         inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
@@ -360,18 +360,18 @@ def status(state: State, issue: str | None, fmt: str, only: str | None) -> None:
             data = {"issue": slug, "counts": counts, "sends": [r.as_json() for r in sends]}
             if running:
                 data["inflight"] = inflight
-            click.echo(json.dumps(data))
+            ui.echo(json.dumps(data))
             return
         width = max(map(len, STATES))
-        click.echo(f"{slug}{' (a send is running)' if running else ''}")
+        ui.echo(f"{slug}{' (a send is running)' if running else ''}")
         for name in STATES:
-            click.echo(f"  {name:<{width}}  {counts[name]}")
+            ui.echo(f"  {name:<{width}}  {counts[name]}")
         if running:
-            click.echo(f"  {'inflight':<{width}}  {inflight}")
+            ui.echo(f"  {'inflight':<{width}}  {inflight}")
         for reason, count in ledger.reasons("failed"):
-            click.echo(f"  failed x{count}: {reason}")
+            ui.echo(f"  failed x{count}: {reason}")
         for record in sends:
-            click.echo(f"  sent from: {record.describe()}")
+            ui.echo(f"  sent from: {record.describe()}")
     finally:
         lock.release()
         store.close()
@@ -431,10 +431,10 @@ def suppress_list(state: State, fmt: str) -> None:
             when = dt.datetime.fromtimestamp(entry.added, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             if fmt == "json":
                 data = {"address": entry.address, "reason": entry.reason, "source": entry.source}
-                click.echo(json.dumps({**data, "time": when, "list": entry.list}))
+                ui.echo(json.dumps({**data, "time": when, "list": entry.list}))
             else:
                 row = (entry.address, entry.reason, entry.source, when, entry.list or "-")
-                click.echo("\t".join(row))
+                ui.echo("\t".join(row))
     finally:
         store.close()
 

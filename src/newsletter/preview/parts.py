@@ -144,9 +144,8 @@ def asset_path(workspace: Workspace, relative: str) -> Path | None:
     parts = PurePosixPath(relative).parts
     if not parts or any(p.startswith(".") or "\\" in p or "\0" in p for p in parts):
         return None
-    root = workspace.root.resolve()
-    path = (root / Path(*parts)).resolve()
-    if not path.is_relative_to(root) or path.suffix.lower() not in ASSET_SUFFIXES:
+    path = workspace.root / Path(*parts)
+    if not workspace.contains(path) or path.resolve().suffix.lower() not in ASSET_SUFFIXES:
         return None
     return path if path.is_file() else None
 

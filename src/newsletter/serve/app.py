@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from newsletter.errors import WorkspaceError
 from newsletter.model import Series
 from newsletter.send import suppression
-from newsletter.send.unsubscribe import PROBE_ADDRESS, SECRET_ENV, endpoint, verify
+from newsletter.send.unsubscribe import PROBE_ADDRESS, SECRET_ENV, endpoint, same, verify
 from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace, find_workspace
 
@@ -193,7 +193,7 @@ class UnsubscribeApp:
         if not (list_id and email and token) or len(email) > 320 or len(token) > 64:
             return None
         # Both comparisons always run, in constant time, whichever fails.
-        right_list = _same(list_id, self.list_id)
+        right_list = same(list_id, self.list_id)
         signed = verify(self._secret, list_id, email, token)
         if not (right_list and signed):
             return None
@@ -221,12 +221,6 @@ class UnsubscribeApp:
         if store is None:
             store = self._local.store = open_store(self.workspace)
         return store
-
-
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def query(environ: Environ) -> dict[str, str]:

@@ -49,6 +49,9 @@ class MailgunProvider(HttpProvider):
     max_batch = 1000  # "maximum number of recipients allowed for Batch Sending is 1,000"
     default_rate = 10.0
     credentials = ("MAILGUN_API_KEY",)
+    # "Mailgun supports internationalized email addresses ... Outgoing Messages (HTTP API)"
+    # https://documentation.mailgun.com/docs/mailgun/user-manual/internationalization
+    eai = True
     # Filled when the domain's unsubscribe tracking is on; Mailgun then adds the
     # List-Unsubscribe headers and keeps the unsubscribes list that sync reads.
     hosted_unsubscribe = "%unsubscribe_url%"
