@@ -6,7 +6,10 @@ import json
 import subprocess
 
 import pytest
-from sendkit import newsletter, sample_workspace
+from sendkit import cli_env, newsletter, sample_workspace
+
+from newsletter.send.provenance import history
+from newsletter.state import open_url
 
 LIST = "email\nana@example.org\nbo@example.org\n"
 
@@ -132,3 +135,30 @@ def test_each_send_keeps_its_own_commit(ws):
     git(ws, "commit", "-q", "--allow-empty", "-m", "A later commit")
     assert send(ws, "--yes").returncode == 0
     assert [r["commit"] for r in sends(ws)] == [first, git(ws, "rev-parse", "HEAD")]
+
+
+def test_both_stores_keep_the_sends_of_an_issue(state_url):
+    store = open_url(state_url)
+    try:
+        store.record_send("vol-1-1", (1.5, "a" * 40, "issues/vol-1-1.yaml", True, "postmark"))
+        store.record_send("vol-1-1", (2.5, None, "", False, "outbox"))
+        store.record_send("vol-1-2", (3.5, "b" * 40, "", False, "outbox"))
+        records = history(store, "vol-1-1")
+    finally:
+        store.close()
+    assert [r.provenance.describe() for r in records] == [
+        f"commit {'a' * 40} (uncommitted: issues/vol-1-1.yaml)",
+        "not in git",
+    ]
+    assert [r.allowed_dirty for r in records] == [True, False]
+
+
+def test_a_send_with_a_shared_postgresql_state_records_its_commit(ws, postgres):
+    env = cli_env(NEWSLETTER_DATABASE_URL=postgres.schema())
+    done = newsletter(
+        "-w", str(ws), "send", "vol-2-10", "--list", "subscribers.csv", "--yes", env=env, cwd=ws
+    )
+    assert done.returncode == 0, done.stderr
+    shown = newsletter("-w", str(ws), "status", "vol-2-10", "--format", "json", env=env)
+    assert json.loads(shown.stdout)["sends"][0]["commit"] == git(ws, "rev-parse", "HEAD")
+    assert not (ws / ".newsletter" / "send.db").exists()  # the state went to PostgreSQL

@@ -30,7 +30,7 @@ def issue(n: int, extra: str = "") -> str:
 
 
 @pytest.fixture
-def ws(tmp_path, monkeypatch):
+def ws(tmp_path, monkeypatch, state_url):
     root = make_workspace(
         tmp_path / "ws",
         {
@@ -42,8 +42,8 @@ def ws(tmp_path, monkeypatch):
         },
         files={"list.csv": "email\nana@example.org\nbo@example.org\n"},
     )
-    for name in ("NEWSLETTER_DATABASE_URL", "NEWSLETTER_WORKSPACE"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("NEWSLETTER_WORKSPACE", raising=False)
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", state_url)  # each store, SQLite and PostgreSQL
     monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", "test-unsubscribe-secret")
     monkeypatch.chdir(root)
     return root

@@ -126,7 +126,7 @@ class SendJob:
 
     def plan(self) -> ledger_db.Plan:
         """Lock the issue, recover from a crash, record the list; report its problems."""
-        self.store = open_store(self.workspace)
+        self.store = open_store(self.workspace, self.series)
         self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
         self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()

@@ -58,9 +58,9 @@ SQLITE: dict[int, tuple[str, ...]] = {
             git_commit TEXT,
             dirty      TEXT NOT NULL,   -- workspace-relative paths, one a line
             allowed    INTEGER NOT NULL, -- 1: sent with --allow-dirty
-            provider   TEXT NOT NULL
-        )""",
-        "CREATE INDEX IF NOT EXISTS sends_issue ON sends (issue, started)",
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
+        ) WITHOUT ROWID""",
     ),
 }
 
@@ -102,14 +102,23 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             started    DOUBLE PRECISION NOT NULL,
             git_commit TEXT,
             dirty      TEXT NOT NULL,
-            allowed    BOOLEAN NOT NULL,
-            provider   TEXT NOT NULL
+            allowed    INTEGER NOT NULL,  -- as in SQLite, so `state migrate` copies it as is
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
         )""",
-        "CREATE INDEX IF NOT EXISTS sends_issue ON sends (issue, started)",
     ),
 }
 
 BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
+
+# Every table of the state, with its key: `newsletter state migrate` copies these, in order.
+# A migration that adds a table adds it here too.
+TABLES: dict[str, tuple[str, ...]] = {
+    "recipients": ("issue", "key"),
+    "suppression": ("key",),
+    "sync_cursor": ("provider",),
+    "sends": ("issue", "started"),
+}
 
 
 def latest(store: str) -> int:
