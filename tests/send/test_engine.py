@@ -334,6 +334,9 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
     try:
         with pytest.raises(KeyboardInterrupt):
             engine.run(people(ledger, 6))
+        # The calls still out must not keep the process alive after the user gave up.
+        busy = [t for t in threading.enumerate() if t is not threading.main_thread()]
+        assert busy and all(t.daemon for t in busy)
     finally:
         release.set()
     counts = ledger.counts()

@@ -440,3 +440,23 @@ def test_running_before_planning_is_refused(sender):
             job.run()
     finally:
         job.close()
+
+
+def test_an_old_batch_partly_gone_from_the_list_is_resent_as_it_stands(sender):
+    outbox = {"provider": "outbox"}  # drops repeated batches: unknown ones are regrouped
+    job = sender.job(4, delivery=outbox)
+    try:
+        job.plan()
+        job.ledger.mark_inflight(["user0@example.org", "user3@example.org"], "b1", "outbox")
+        job.ledger.recover()
+    finally:
+        job.close()
+    for flags in ({}, {"resend_unknown": True}):
+        job = sender.job(3, delivery=outbox, **flags)  # user3 has left the list
+        try:
+            job.plan()
+            batches = {b.id: [r.key for r in b.recipients] for b in job.batches()}
+        finally:
+            job.close()
+        assert batches.pop("b1") == ["user0@example.org"]
+        assert list(batches.values()) == [["user1@example.org", "user2@example.org"]]
