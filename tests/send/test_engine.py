@@ -354,3 +354,25 @@ def test_a_recipient_the_answer_leaves_out_is_unknown(ledger):
     assert (report.sent, report.unknown, report.failed) == (1, 1, 0)
     assert ledger.reasons("unknown") == [("the provider's answer did not mention it", 1)]
     assert ledger.counts()["pending"] == 0
+
+
+def test_a_batch_is_marked_in_flight_only_when_a_worker_is_free(ledger):
+    answered = []
+
+    def slow(batch):
+        time.sleep(0.2)  # the next batch must wait for this one, not be marked meanwhile
+
+    class Counting(Scripted):
+        def deliver(self, batch, payload):
+            reply = super().deliver(batch, payload)
+            answered.append(batch.id)
+            return reply
+
+    marked = []
+    real = ledger.mark_inflight
+    ledger.mark_inflight = lambda keys, batch, name: (
+        marked.append(len(answered)),
+        real(keys, batch, name),
+    )
+    run(ledger, Counting("ok", slow, "ok", "ok"), count=8)
+    assert marked == [0, 1, 2, 3]  # one worker: each batch waits for the one before

@@ -460,3 +460,15 @@ def test_an_old_batch_partly_gone_from_the_list_is_resent_as_it_stands(sender):
             job.close()
         assert batches.pop("b1") == ["user0@example.org"]
         assert list(batches.values()) == [["user1@example.org", "user2@example.org"]]
+
+
+def test_a_job_takes_the_provider_rate_and_closes_unplanned(sender):
+    from newsletter.send.job import SendJob, make_provider
+
+    series = sender.series(provider="outbox", rate=4)
+    provider = make_provider(sender.workspace, series, sample_message())
+    path = sender.root / "list.csv"
+    path.write_text("email\na@example.org\n", encoding="utf-8")
+    job = SendJob(sender.workspace, series, sample_message(), provider, path)
+    assert job.options.rate == 4
+    job.close()  # never planned: nothing to roll back or release
