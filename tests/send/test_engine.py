@@ -74,6 +74,7 @@ class Scripted:
         self.answers = list(answers)  # per call: "ok", an exception, or a callable
         self.concurrency = concurrency
         self.calls: list[list[str]] = []
+        self.ids: list[str] = []
         self.opened = False
 
     def open(self) -> None:
@@ -87,6 +88,7 @@ class Scripted:
 
     def deliver(self, batch: Batch, payload: bytes) -> Reply:
         self.calls.append([r.key for r in batch.recipients])
+        self.ids.append(batch.id)
         answer = self.answers.pop(0) if self.answers else "ok"
         if callable(answer) and not isinstance(answer, type):
             answer = answer(batch)
@@ -343,6 +345,10 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
     assert counts["sent"] == 2 and counts["unknown"] == 4 and counts["pending"] == 0
     assert engine.report.stopped and engine.report.unknown == 4
     assert ledger.reasons("unknown") == [("abandoned in flight by a second Ctrl-C", 4)]
+    # Each abandoned batch is known by its id and provider (to resend it as it was).
+    assert ledger.unknown_batches() == {provider.ids[1]: 2, provider.ids[2]: 2}
+    names = ledger.store.db.execute("SELECT DISTINCT provider FROM recipients").fetchall()
+    assert names == [("scripted",)]
 
 
 def test_a_recipient_the_answer_leaves_out_is_unknown(ledger):
@@ -376,3 +382,23 @@ def test_a_batch_is_marked_in_flight_only_when_a_worker_is_free(ledger):
     )
     run(ledger, Counting("ok", slow, "ok", "ok"), count=8)
     assert marked == [0, 1, 2, 3]  # one worker: each batch waits for the one before
+
+
+def test_no_more_batches_are_in_flight_than_workers(ledger):
+    answered = []
+
+    class Slow(Scripted):
+        def deliver(self, batch, payload):
+            time.sleep(0.1)
+            reply = super().deliver(batch, payload)
+            answered.append(batch.id)
+            return reply
+
+    marked = []
+    real = ledger.mark_inflight
+    ledger.mark_inflight = lambda keys, batch, name: (
+        marked.append(len(answered)),
+        real(keys, batch, name),
+    )
+    run(ledger, Slow(concurrency=2), count=8)
+    assert marked[:2] == [0, 0] and all(m >= n - 1 for n, m in enumerate(marked))

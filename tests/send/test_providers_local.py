@@ -472,3 +472,15 @@ def test_a_job_takes_the_provider_rate_and_closes_unplanned(sender):
     job = SendJob(sender.workspace, series, sample_message(), provider, path)
     assert job.options.rate == 4
     job.close()  # never planned: nothing to roll back or release
+
+
+def test_a_job_refused_the_lock_still_closes(sender):
+    first = sender.job(2)
+    first.plan()
+    second = sender.job(2)
+    try:
+        with pytest.raises(SendError, match="another 'newsletter send' is running"):
+            second.plan()
+        second.close()  # holds no lock: nothing to release, no error
+    finally:
+        first.close()
