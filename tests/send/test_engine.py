@@ -333,11 +333,12 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
         raise KeyboardInterrupt  # the second Ctrl-C, as the first answer is recorded
 
     engine = Engine(provider, ledger, Options(rate=None), progress)
+    before = set(threading.enumerate())
     try:
         with pytest.raises(KeyboardInterrupt):
             engine.run(people(ledger, 6))
         # The calls still out must not keep the process alive after the user gave up.
-        busy = [t for t in threading.enumerate() if t is not threading.main_thread()]
+        busy = [t for t in threading.enumerate() if t not in before]
         assert busy and all(t.daemon for t in busy)
     finally:
         release.set()
