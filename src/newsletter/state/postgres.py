@@ -213,6 +213,13 @@ class PostgresStore(Store):
             ).fetchall()
         )
 
+    def rows_in_state(self, issue: str, state: str) -> list[tuple]:
+        return self._run(
+            "SELECT key, batch, provider, updated, reason FROM recipients"
+            " WHERE issue = %s AND state = %s ORDER BY batch, key",
+            (issue, state),
+        ).fetchall()
+
     # -- the suppression list -------------------------------------------------------
     def suppressed(self, keys: Sequence[str]) -> set[str]:
         if not keys:
