@@ -16,7 +16,7 @@ store is opened. Callers use only the `Store` methods:
 
     begin / commit / rollback / close               transactions
     try_lock / unlock / lock_where                  one send per issue, dies with the process
-    detach / listed / upsert / forget_unlisted      planning a list into the ledger
+    detach / listed / upsert / forget_unlisted / planned    planning a list into the ledger
     update(durable) / recover                       state changes (in flight, results)
     entries / counts / addresses / reasons / unknown_batches     reading the ledger
     suppressed / suppress(durable) / suppressions   the suppression list
