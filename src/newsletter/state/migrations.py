@@ -49,7 +49,20 @@ SQLITE: dict[int, tuple[str, ...]] = {
             updated  REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
-    3: (),  # PostgreSQL's fillfactor has no SQLite counterpart
+    # Provenance: one row per send of an issue, with the git commit it was sent from
+    # (NULL: the workspace is not in git) and the sent files that differed from it.
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    REAL NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,   -- workspace-relative paths, one a line
+            allowed    INTEGER NOT NULL, -- 1: sent with --allow-dirty
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
+        ) WITHOUT ROWID""",
+    ),
+    4: (),  # PostgreSQL's fillfactor has no SQLite counterpart
 }
 
 POSTGRESQL: dict[int, tuple[str, ...]] = {
@@ -84,10 +97,21 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             updated  DOUBLE PRECISION NOT NULL
         )""",
     ),
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    DOUBLE PRECISION NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,
+            allowed    INTEGER NOT NULL,  -- as in SQLite, so `state migrate` copies it as is
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
+        )""",
+    ),
     # Room on each page for a row's next version: marking a batch in flight, then sent,
     # rewrites each row twice, and a version that fits on its page leaves the indexes
     # alone (a HOT update). Existing pages get the room as they are rewritten.
-    3: ("ALTER TABLE recipients SET (fillfactor = 60)",),
+    4: ("ALTER TABLE recipients SET (fillfactor = 60)",),
 }
 
 BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
@@ -98,6 +122,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "recipients": ("issue", "key"),
     "suppression": ("key",),
     "sync_cursor": ("provider",),
+    "sends": ("issue", "started"),
 }
 
 
