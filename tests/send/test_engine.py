@@ -75,6 +75,7 @@ class Scripted:
         self.concurrency = concurrency
         self.calls: list[list[str]] = []
         self.ids: list[str] = []
+        self.payloads: list[bytes] = []
         self.opened = False
 
     def open(self) -> None:
@@ -89,6 +90,7 @@ class Scripted:
     def deliver(self, batch: Batch, payload: bytes) -> Reply:
         self.calls.append([r.key for r in batch.recipients])
         self.ids.append(batch.id)
+        self.payloads.append(payload)
         answer = self.answers.pop(0) if self.answers else "ok"
         if callable(answer) and not isinstance(answer, type):
             answer = answer(batch)
@@ -136,6 +138,7 @@ def test_a_clean_run_reports_what_it_did(ledger):
     engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append(n))
     report = engine.run(people(ledger, 5))
     assert provider.opened and len(provider.calls) == 3
+    assert provider.payloads == [b"x" * 20, b"x" * 20, b"x" * 10]  # what prepare() built
     assert (report.sent, report.failed, report.unknown) == (5, 0, 0)
     assert (report.requests, report.batches, report.bytes, report.retries) == (3, 3, 50, 0)
     assert sorted(seen) == [1, 2, 2] and report.error is None and not report.stopped
@@ -169,6 +172,7 @@ def test_a_rejected_batch_fails_whole_and_the_run_goes_on(ledger):
     report = run(ledger, Scripted(rejected, rejected, "ok"), count=6)
     assert (report.sent, report.failed) == (2, 4) and report.error is None
     assert report.reasons == {str(rejected.message): 4}
+    assert ledger.reasons() == [(rejected.message, 4)]
     assert ledger.counts()["failed"] == 4 and ledger.counts()["sent"] == 2
 
 
@@ -247,11 +251,11 @@ def test_giving_up_on_an_ambiguous_error_is_unknown_not_failed(ledger):
 
 def test_an_ambiguous_error_is_never_retried_without_idempotency(ledger):
     lost = Retryable("scripted", "connection dropped", ambiguous=True)
-    provider = Scripted(lost)
-    report = run(ledger, provider, count=2)
-    assert len(provider.calls) == 1 and report.unknown == 2 and report.retries == 0
+    provider = Scripted(lost, lost)
+    report = run(ledger, provider, count=4)
+    assert len(provider.calls) == 2 and report.unknown == 4 and report.retries == 0
     reason = f"{lost.message} (not retried: the provider may have it)"
-    assert ledger.reasons("unknown") == [(reason, 2)] and report.error is None
+    assert ledger.reasons("unknown") == [(reason, 4)] and report.error is None
 
 
 def test_retry_after_pauses_and_replaces_the_backoff(ledger, monkeypatch):
@@ -357,9 +361,9 @@ def test_a_recipient_the_answer_leaves_out_is_unknown(ledger):
         first = batch.recipients[0]
         return Reply([Outcome(first.key, True, "id-1")])
 
-    report = run(ledger, Scripted(forgetful), count=2)
-    assert (report.sent, report.unknown, report.failed) == (1, 1, 0)
-    assert ledger.reasons("unknown") == [("the provider's answer did not mention it", 1)]
+    report = run(ledger, Scripted(forgetful, forgetful), count=4)
+    assert (report.sent, report.unknown, report.failed) == (2, 2, 0)
+    assert ledger.reasons("unknown") == [("the provider's answer did not mention it", 2)]
     assert ledger.counts()["pending"] == 0
 
 
@@ -403,3 +407,41 @@ def test_no_more_batches_are_in_flight_than_workers(ledger):
     )
     run(ledger, Slow(concurrency=2), count=8)
     assert marked[:2] == [0, 0] and all(m >= n - 1 for n, m in enumerate(marked))
+
+
+def test_giving_up_on_a_plain_error_fails_the_batch(ledger):
+    busy = Retryable("scripted", "HTTP 503", status=503)
+    report = run(ledger, Scripted(busy, busy), count=2, max_attempts=2)
+    assert report.failed == 2 and report.unknown == 0 and report.error is None
+    assert ledger.reasons() == [(f"gave up after 2 attempts: {busy.message}", 2)]
+
+
+def test_progress_sees_the_report_as_it_grows(ledger):
+    seen = []
+    engine = Engine(Scripted(), ledger, Options(rate=None), lambda n, r: seen.append(r.sent))
+    engine.run(people(ledger, 4))
+    assert seen == [2, 4]
+
+
+def test_ctrl_c_finishes_the_batches_out_and_gives_the_handler_back(ledger, capsys):
+    import os
+    import signal
+
+    found = signal.getsignal(signal.SIGINT)
+    slow = lambda batch: time.sleep(0.05)  # noqa: E731
+    provider = Scripted(*[slow] * 10, concurrency=2)
+    asked = []
+
+    def progress(count, report):
+        if not asked:
+            asked.append(True)
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, after the first answer
+
+    report = Engine(provider, ledger, Options(rate=None), progress).run(people(ledger, 20))
+    counts = ledger.counts()
+    assert report.stopped and counts["pending"] > 0 and counts["unknown"] == 0
+    assert counts["sent"] == sum(len(c) for c in provider.calls) >= 2
+    assert counts["sent"] + counts["pending"] == 20
+    assert signal.getsignal(signal.SIGINT) is found
+    err = capsys.readouterr().err
+    assert "stopping: finishing the batches in flight (Ctrl-C again to abandon them)" in err

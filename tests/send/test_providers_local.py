@@ -484,3 +484,33 @@ def test_a_job_refused_the_lock_still_closes(sender):
         second.close()  # holds no lock: nothing to release, no error
     finally:
         first.close()
+
+
+def test_planning_after_a_crash_counts_the_recovered_and_strict_refuses_duplicates(sender):
+    job = sender.job(3)
+    try:
+        job.plan()
+        job.ledger.mark_inflight(["user0@example.org"], "b1", "outbox")
+    finally:
+        job.close()
+    job = sender.job(3)
+    try:
+        job.plan()
+        assert job.recovered == 1
+    finally:
+        job.close()
+    job = sender.job(2, extra="user1@example.org,,,\n", strict=True)
+    try:
+        with pytest.raises(SendError, match="has 0 invalid and 1 duplicate rows"):
+            job.plan()
+    finally:
+        job.close()
+
+
+def test_a_provider_refusal_makes_the_address_invalid(sender):
+    job = sender.job(1, delivery=NOWHERE)  # Postmark takes no internationalised addresses
+    try:
+        email, why = job.check_address("dörte@example.org")
+    finally:
+        job.close()
+    assert email is None and why.startswith("not deliverable through postmark")
