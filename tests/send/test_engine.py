@@ -351,7 +351,8 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
     assert engine.report.stopped and engine.report.unknown == 4
     assert ledger.reasons("unknown") == [("abandoned in flight by a second Ctrl-C", 4)]
     # Each abandoned batch is known by its id and provider (to resend it as it was).
-    assert ledger.unknown_batches() == {provider.ids[1]: 2, provider.ids[2]: 2}
+    abandoned = ledger.unknown_batches()
+    assert sorted(abandoned.values()) == [2, 2] and provider.ids[0] not in abandoned
     names = ledger.store.db.execute("SELECT DISTINCT provider FROM recipients").fetchall()
     assert names == [("scripted",)]
 
