@@ -514,3 +514,50 @@ def test_a_provider_refusal_makes_the_address_invalid(sender):
     finally:
         job.close()
     assert email is None and why.startswith("not deliverable through postmark")
+
+
+def test_the_unsubscribe_link_is_signed_for_the_series_list_at_its_url(sender):
+    from urllib.parse import parse_qs, urlsplit
+
+    from newsletter.send import unsubscribe
+    from newsletter.send.job import make_provider, personalizer
+    from newsletter.send.subscribers import Row
+
+    series = sender.series(provider="outbox", unsubscribe_url="https://lists.example.org/out")
+    provider = make_provider(sender.workspace, series, sample_message())
+    link = personalizer(series, sample_message(), provider)(
+        Row(2, "ann@example.org", {}), "ann@example.org"
+    ).values["unsubscribe_url"]
+    assert link.startswith("https://lists.example.org/out")
+    query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    (token,) = [v for k, v in query.items() if k != "email" and k != "list"] or [""]
+    assert unsubscribe.verify("test-unsubscribe-secret", "test-digest", "ann@example.org", token)
+
+
+def test_only_the_outbox_may_sign_links_with_a_throwaway_secret(sender, monkeypatch):
+    from newsletter.send.job import make_provider, personalizer
+
+    monkeypatch.delenv("NEWSLETTER_UNSUBSCRIBE_SECRET")
+    outbox = sender.series(provider="outbox")
+    provider = make_provider(sender.workspace, outbox, sample_message())
+    assert personalizer(outbox, sample_message(), provider)  # a throw-away secret will do
+    postmark = sender.series(**NOWHERE)
+    provider = make_provider(sender.workspace, postmark, sample_message())
+    with pytest.raises(SendError, match="NEWSLETTER_UNSUBSCRIBE_SECRET"):
+        personalizer(postmark, sample_message(), provider)
+
+
+def test_a_message_without_links_or_fallbacks_gets_the_plain_fields(sender):
+    import dataclasses
+
+    from newsletter.send.job import make_provider, personalizer
+    from newsletter.send.subscribers import Row
+
+    message = dataclasses.replace(
+        sample_message(), html="<p>Hi</p>", text="Hi", headers={}, subject="Hi"
+    )
+    provider = make_provider(sender.workspace, sender.series(), message)
+    person = personalizer(sender.series(), message, provider)(
+        Row(2, "ann@example.org", {"first_name": "Ann"}), "ann@example.org"
+    )
+    assert person.values["first_name"] == "Ann" and "unsubscribe_url" not in person.values
