@@ -101,7 +101,8 @@ class Ledger:
         """
         plan = Plan()
         db, issue, now = self.db, self.issue, time.time()
-        db.execute("BEGIN")
+        if not db.in_transaction:  # (a ledger rebuilt from the provider's records is in one)
+            db.execute("BEGIN")
         db.execute("UPDATE recipients SET line = NULL WHERE issue = ?", (issue,))
         for row in rows:
             plan.rows += 1
@@ -218,14 +219,99 @@ class Ledger:
         )
 
     def recover(self) -> int:
-        """Turn batches left in flight by a crash into unknown; return how many recipients."""
+        """Turn batches left in flight by a crash into unknown; return how many recipients.
+
+        Their time becomes now: the dead run's calls all started before, so a provider's
+        search settles (see reconcile) counting from here at the latest.
+        """
         cursor = self.db.execute(
-            "UPDATE recipients SET state = 'unknown',"
+            "UPDATE recipients SET state = 'unknown', updated = ?,"
             " reason = 'in flight when a send stopped; the provider may or may not have it'"
             " WHERE issue = ? AND state = 'inflight'",
-            (self.issue,),
+            (time.time(), self.issue),
         )
         return cursor.rowcount
+
+    # -- reconciling with the provider's records -------------------------------------
+    def has_records(self) -> bool:
+        """Return True when the ledger knows anything of this issue."""
+        found = self.db.execute(
+            "SELECT 1 FROM recipients WHERE issue = ? LIMIT 1", (self.issue,)
+        ).fetchone()
+        return found is not None
+
+    def unknown_groups(self) -> dict[str, tuple[list[str], float, str | None]]:
+        """Return each unknown batch's keys, latest change (epoch seconds) and provider."""
+        groups: dict[str, tuple[list[str], float, str | None]] = {}
+        for batch, key, updated, provider in self.db.execute(
+            "SELECT batch, key, updated, provider FROM recipients"
+            " WHERE issue = ? AND state = 'unknown' ORDER BY batch",
+            (self.issue,),
+        ):
+            keys, latest, _ = groups.get(batch, ([], 0.0, provider))
+            keys.append(key)
+            groups[batch] = (keys, max(latest, updated or 0.0), provider)
+        return groups
+
+    def settle(self, found: list[tuple[str, str | None]], absent: list[str], how: str) -> None:
+        """Record what the provider's search said: found -> sent, absent -> pending."""
+        now = time.time()
+        with self.db:
+            self.db.execute("BEGIN")
+            self.db.executemany(
+                "UPDATE recipients SET state = 'sent', message_id = ?, reason = ?, updated = ?"
+                " WHERE issue = ? AND key = ? AND state = 'unknown'",
+                [(mid, f"reconciled: {how} has it", now, self.issue, k) for k, mid in found],
+            )
+            self.db.executemany(
+                "UPDATE recipients SET state = 'pending', reason = ?, updated = ?"
+                " WHERE issue = ? AND key = ? AND state = 'unknown'",
+                [(f"reconciled: {how} does not have it", now, self.issue, k) for k in absent],
+            )
+
+    def rebuild(self, found: Iterable[tuple[str, str | None, str | None]], provider: str) -> int:
+        """Record (address, message id, batch) the provider has as sent; return how many.
+
+        Runs inside the caller's transaction (the plan that follows is part of it).
+        """
+        now, count = time.time(), 0
+        for address, message_id, batch in found:
+            count += self.db.execute(
+                "INSERT OR IGNORE INTO recipients (issue, key, address, state, batch, provider,"
+                " message_id, reason, updated) VALUES (?, ?, ?, 'sent', ?, ?, ?, ?, ?)",
+                (
+                    self.issue,
+                    address.lower(),
+                    address,
+                    batch,
+                    provider,
+                    message_id,
+                    f"reconciled: rebuilt from {provider}'s records",
+                    now,
+                ),
+            ).rowcount
+        return count
+
+    def reasons_of(self, keys: list[str]) -> list[tuple[str, str | None]]:
+        """Return (key, reason) of the given recipients."""
+        rows: list[tuple[str, str | None]] = []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows += self.db.execute(
+                f"SELECT key, reason FROM recipients WHERE issue = ? AND key IN"
+                f" ({','.join('?' * len(chunk))})",
+                (self.issue, *chunk),
+            ).fetchall()
+        return rows
+
+    def reconciled(self) -> int:
+        """Return how many recipients reconciling found at the provider (now sent)."""
+        (count,) = self.db.execute(
+            "SELECT COUNT(*) FROM recipients WHERE issue = ? AND state = 'sent'"
+            " AND reason LIKE 'reconciled:%'",
+            (self.issue,),
+        ).fetchone()
+        return count
 
     # -- reports ------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

@@ -5,10 +5,16 @@ builds the payload once per batch (kept for retries, counted by --dry-run), `del
 sends it and returns one Outcome per recipient. Errors say what the engine should do:
 
 ProviderError
- ├── Retryable  429, 5xx, timeouts, dropped connections: back off and try again;
- │              ambiguous=True when the provider may have accepted the batch anyway
- ├── Rejected   a permanent 4xx: the batch's recipients failed, with the provider's reason
- └── Fatal      bad credentials or settings: stop the whole run, nothing was sent
+ ├── Retryable    429, 5xx, timeouts, dropped connections: back off and try again;
+ │                ambiguous=True when the provider may have accepted the batch anyway
+ │                (a 5xx, a timeout, an answer lost): the engine then asks, not resends
+ ├── Rejected     a permanent 4xx: the batch's recipients failed, with the provider's reason
+ ├── Fatal        bad credentials or settings: stop the whole run, nothing was sent
+ └── Unsearchable the provider cannot tell which messages it has (no search API, no access)
+
+A provider that can be asked which messages it accepted (`searchable`) tags every message
+with its issue and batch (`ISSUE_KEY`, `BATCH_KEY`) and implements `search`; the paging,
+retries, rate limit and time bound of those reads are shared here (`SearchBudget`, `read`).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,8 +38,14 @@ from newsletter.send.subscribers import Recipient
 
 # The slot of a JSON template that holds the recipient's To: mailbox (no field has capitals).
 MAILBOX = "To:"
+# The slot of a JSON template that holds the batch id (see Provider.json_copies).
+BATCH_SLOT = "Batch:"
 # How long to honour a Retry-After at most: beyond this a provider is telling us to stop.
 MAX_RETRY_AFTER = 600.0
+# The names under which every message carries its issue and batch (metadata, user
+# variables, custom args), so the provider can be asked which messages it has.
+ISSUE_KEY = "newsletter_issue"
+BATCH_KEY = "newsletter_batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +102,38 @@ class Rejected(ProviderError):
 
 class Fatal(ProviderError):
     """Credentials or settings are wrong: no later batch can succeed either."""
+
+
+class Unsearchable(ProviderError):
+    """The provider cannot be asked which messages it accepted (say why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A message the provider accepted, as its search reports it."""
+
+    address: str
+    message_id: str | None
+    batch: str | None = None
+
+
+@dataclass
+class SearchBudget:
+    """How hard a search may try: pacing, attempts and a deadline (monotonic seconds).
+
+    limiter: anything with acquire() and pause(seconds), shared with the send path.
+    """
+
+    deadline: float
+    limiter: Any = None
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    calls: int = 0
+
+    @classmethod
+    def lasting(cls, seconds: float, **kwargs) -> SearchBudget:
+        return cls(time.monotonic() + seconds, **kwargs)
 
 
 def mailbox(name: str, address: str) -> str:
@@ -176,6 +220,11 @@ class Provider:
     default_concurrency: ClassVar[int] = 1
     idempotent: ClassVar[bool] = False  # repeating a batch cannot deliver twice
     credentials: ClassVar[tuple[str, ...]] = ()  # environment variables, for messages
+    searchable: ClassVar[bool] = False  # search() can say which messages were accepted
+    # Seconds after a call before its absence from the provider's search means anything.
+    default_settle: ClassVar[float] = 60.0
+    # Why unknown recipients cannot be settled by asking (for reports), when not searchable.
+    unsearchable_reason: ClassVar[str] = "offers no search of the messages it accepted"
 
     def __init__(
         self,
@@ -250,8 +299,32 @@ class Provider:
         """
         return JsonArray(
             template,
-            [template.fill({**r.values, MAILBOX: recipient_mailbox(r)}) for r in batch.recipients],
+            [
+                template.fill({**r.values, MAILBOX: recipient_mailbox(r), BATCH_SLOT: batch.id})
+                for r in batch.recipients
+            ],
         )
+
+    @property
+    def settle(self) -> float:
+        """Return the seconds after which a message absent from search was not accepted."""
+        value = getattr(self.settings, "reconcile_settle", None)
+        return self.default_settle if value is None else value
+
+    def search(
+        self,
+        budget: SearchBudget,
+        *,
+        issue: str,
+        batch: str | None = None,
+        since: float | None = None,
+    ) -> Iterator[Found]:
+        """Yield the messages the provider accepted for an issue (or one batch of it).
+
+        since: the epoch seconds before which nothing of it was sent (None: look back as
+        far as the provider keeps records).
+        """
+        raise Unsearchable(self.name, self.unsearchable_reason)
 
     def personal(self, recipient: Recipient) -> PersonalMessage:
         """Return one recipient's message, every token filled in."""
@@ -368,18 +441,33 @@ class HttpProvider(Provider):
             raise Retryable(
                 self.name, f"connection dropped before the answer: {exc!r}", ambiguous=True
             ) from None
+        return self.check(response)
+
+    def check(self, response):
+        """Return a 2xx response, or raise the error that says what to do about it."""
         status = response.status_code
         if status < 300:
             return response
         reason = self.error_reason(response)
         body = response.text[:2000]
         if status == 429 or status >= 500 or status == 408:
+            # A 5xx may come after the provider committed the batch (a gateway's 502 or
+            # 504, a 500 from a later step): only the search can tell, so it is ambiguous.
             raise Retryable(
-                self.name, reason, status, body, retry_after=delay_from_headers(response.headers)
+                self.name,
+                reason,
+                status,
+                body,
+                retry_after=delay_from_headers(response.headers),
+                ambiguous=status >= 500 and not self.nothing_sent(response),
             )
         if status in (401, 403):
             raise Fatal(self.name, f"{reason} (check {', '.join(self.credentials)})", status, body)
         raise Rejected(self.name, reason, status, body)
+
+    def nothing_sent(self, response) -> bool:
+        """Return True for a 5xx the provider documents as accepting nothing."""
+        return False
 
     def error_reason(self, response) -> str:
         """Return the provider's own words for an error response."""
@@ -409,3 +497,50 @@ class HttpProvider(Provider):
         if self._client is not None and self._own_client:
             self._client.close()
             self._client = None
+
+    # -- reading: the search of accepted messages ---------------------------------------
+    def read(self, url: str, params, budget: SearchBudget) -> Any:
+        """GET JSON, paced by the send path's limiter, retried, within the budget's deadline.
+
+        Reads change nothing at the provider, so every transient error is retried (unlike a
+        batch); 401, 403 and 404 mean this account cannot search (Unsearchable).
+        """
+        import httpx
+
+        from newsletter.send.engine import backoff  # lazy: the engine imports this module
+
+        attempt = 0
+        while True:
+            if time.monotonic() >= budget.deadline:
+                raise Retryable(self.name, "the search ran out of time")
+            if budget.limiter is not None:
+                budget.limiter.acquire()
+            budget.calls += 1
+            headers = {"Accept": "application/json", **self.authorize(HttpCall(url, b""))}
+            try:
+                left = max(0.1, budget.deadline - time.monotonic())
+                response = self.client.get(
+                    url, params=params, headers=headers, timeout=min(self.timeout, left)
+                )
+                if response.status_code in (401, 403, 404):
+                    raise Unsearchable(
+                        self.name,
+                        f"{self.error_reason(response)} (this account cannot search sent messages)",
+                        response.status_code,
+                    )
+                return self.check(response).json()
+            except httpx.TransportError as exc:
+                error = Retryable(self.name, f"search failed: {exc!r}")
+            except Retryable as exc:
+                error = exc
+            except ValueError as exc:
+                raise Retryable(self.name, f"unreadable search answer: {exc}") from None
+            attempt += 1
+            if attempt >= budget.max_attempts:
+                raise error
+            if error.retry_after and budget.limiter is not None:
+                budget.limiter.pause(error.retry_after)
+            else:
+                time.sleep(
+                    error.retry_after or backoff(attempt, budget.backoff_base, budget.backoff_cap)
+                )
