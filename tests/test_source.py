@@ -148,3 +148,18 @@ def test_non_string_keys_are_refused():
 def test_format_path():
     assert format_path(("items", 2, "summary")) == "items[2].summary"
     assert format_path(()) == ""
+
+
+@pytest.mark.parametrize("depth", [65, 100, 500])
+def test_nesting_past_our_limit_but_within_the_parsers_is_ours_to_refuse(depth):
+    # libyaml refuses nesting from about 1,000 levels on with its own words; between our
+    # limit (64) and that, only our check stands between the editor and a deep structure.
+    found = messages(b"a: " + b"[" * depth + b"]" * depth + b"\n")
+    assert len(found) == 1
+    assert found[0].startswith("f.yaml:1:") and ": error: " in found[0]
+    assert "64 levels" in found[0]
+
+
+def test_nesting_at_our_limit_is_accepted():
+    source = parse_yaml(b"a: " + b"[" * 64 + b"]" * 64 + b"\n", "f.yaml")
+    assert source.ok, [str(d) for d in source.diagnostics]

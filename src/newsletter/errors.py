@@ -6,6 +6,7 @@ NewsletterError
  ├── RenderError      a template or the MJML compiler failed (render)
  ├── PreviewError     the preview server could not start (preview)
  ├── SendError        a delivery could not be carried out (send)
+ ├── StateError       the state database could not be opened, migrated or copied (state)
  └── BuildError       the web archive could not be written (build)
 
 Each carries the diagnostics that explain it; the CLI prints them and maps the
@@ -83,6 +84,10 @@ class PreviewError(NewsletterError):
 
 class SendError(NewsletterError):
     """Sending failed."""
+
+
+class StateError(NewsletterError):
+    """The state database (ledger, suppression list) could not be used."""
 
 
 class BuildError(NewsletterError):

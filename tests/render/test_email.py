@@ -162,10 +162,47 @@ def test_any_brand_colour_keeps_text_and_links_readable(tmp_path: Path, brand: s
     page = render(tmp_path, series=series)
     palette = colors.palette(brand)
     assert f"background-color:{palette['masthead']}" in page
-    assert colors.contrast(palette["on_brand"], palette["masthead"]) >= 4.5
-    assert colors.contrast(palette["on_brand_soft"], palette["masthead"]) >= 4.5
-    assert colors.contrast(palette["link"], "#ffffff") >= 4.5
+    # Judged with the test's own WCAG formula, not the module's: a contrast() that
+    # flatters would otherwise approve its own unreadable colours.
+    assert wcag_contrast(palette["on_brand"], palette["masthead"]) >= 4.5
+    assert wcag_contrast(palette["on_brand_soft"], palette["masthead"]) >= 4.5
+    assert wcag_contrast(palette["link"], "#ffffff") >= 4.5
+    assert wcag_contrast(palette["dark_link"], "#1b1f24") >= 7.0
     assert palette["link"] in page
+
+
+def wcag_contrast(a: str, b: str) -> float:
+    """Compute the WCAG 2.1 contrast ratio, written out here independently of colors.py."""
+
+    def lum(color: str) -> float:
+        h = color.lstrip("#")
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        out = []
+        for i in (0, 2, 4):
+            c = int(h[i : i + 2], 16) / 255
+            out.append(c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4)
+        return 0.2126 * out[0] + 0.7152 * out[1] + 0.0722 * out[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+# Published ratios (WebAIM's contrast checker, rounded to 2 places as it shows them).
+@pytest.mark.parametrize(
+    ("fg", "bg", "ratio"),
+    [
+        ("#000000", "#ffffff", 21.0),
+        ("#ffffff", "#ffffff", 1.0),
+        ("#777777", "#ffffff", 4.48),
+        ("#767676", "#ffffff", 4.54),
+        ("#0000ff", "#ffffff", 8.59),
+        ("#ff0000", "#ffffff", 4.0),
+        ("#ffffff", "#777", 4.48),
+    ],
+)
+def test_contrast_matches_published_wcag_ratios(fg: str, bg: str, ratio: float) -> None:
+    assert round(colors.contrast(fg, bg), 2) == ratio
+    assert round(wcag_contrast(fg, bg), 2) == ratio
 
 
 def test_workspace_template_overrides_one_partial(tmp_path: Path) -> None:
@@ -230,3 +267,16 @@ def test_check_warns_when_base_url_is_missing(tmp_path: Path) -> None:
     root = make_workspace(tmp_path / "ws", series=series)
     _series, _issues, diagnostics = load_workspace(Workspace(root))
     assert any("no base_url" in d.message and not d.is_error for d in diagnostics)
+
+
+def test_size_limit_is_exactly_102_kb(tmp_path: Path) -> None:
+    # Written out, not taken from the module: Gmail clips HTML over 102 KB (104,448 bytes).
+    root = make_workspace(tmp_path / "ws", {"vol-1-1": ISSUE})
+    _, loaded, _ = require_issue(Workspace(root), "vol-1-1")
+    [at_limit] = size_diagnostics("x" * 104_448, loaded)
+    assert not at_limit.is_error
+    [over] = size_diagnostics("x" * 104_449, loaded)
+    assert over.is_error and "102 KB" in over.message
+    assert size_diagnostics("x" * 92_160, loaded) == []  # 90 KB: no warning yet
+    [warning] = size_diagnostics("x" * 92_161, loaded)
+    assert not warning.is_error

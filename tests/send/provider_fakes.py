@@ -31,6 +31,15 @@ class ShapeError(Exception):
     """The request does not have the documented shape."""
 
 
+class Unauthorized(Exception):
+    """The request's credentials are wrong or missing."""
+
+
+def require_auth(condition: bool) -> None:
+    if not condition:
+        raise Unauthorized
+
+
 class QuietServer(ThreadingHTTPServer):
     """A server that does not print the broken pipes our dropped connections cause."""
 
@@ -45,6 +54,14 @@ class QuietServer(ThreadingHTTPServer):
 
 class FakeProvider:
     """A threaded HTTP server on 127.0.0.1 with fault injection and a record of recipients."""
+
+    # The documented answers each fake gives, as (status, JSON body or text, headers);
+    # every subclass replaces them with its provider's own, citing where they are documented.
+    # A bad request's body gets the shape problem through str.format(problem=...).
+    bad_credentials: tuple = (401, {"message": "unauthorized"}, {})
+    throttled: tuple = (429, {"message": "too many requests"}, {"Retry-After": "1"})
+    bad_request: tuple = (400, {"message": "{problem}"}, {})
+    server_error: tuple = (500, {"message": "internal server error"}, {})
 
     def __init__(self, rate_limit: float | None = None):
         self.received: collections.Counter[str] = collections.Counter()
@@ -135,16 +152,22 @@ class FakeProvider:
             return
         if isinstance(fault, tuple) and fault[0] == "slow":
             time.sleep(fault[1])
-        if fault in ("429", "500") or not allowed:
-            status = 429 if fault == "429" or not allowed else 500
-            self.reply(request, status, {"Message": "try later"}, {"Retry-After": "1"})
+        if fault == "429" or not allowed:
+            self.reply(request, *self.throttled)
+            return
+        if fault == "500":
+            self.reply(request, *self.server_error)
             return
         try:
             status, answer, headers = self.accept(request, body)
+        except Unauthorized:
+            self.reply(request, *self.bad_credentials)
+            return
         except ShapeError as exc:
             with self.lock:
                 self.errors.append(str(exc))
-            self.reply(request, 422, {"ErrorCode": 300, "Message": str(exc)})
+            status, answer, headers = self.bad_request
+            self.reply(request, status, _fill(answer, str(exc)), headers)
             return
         if fault == "lost":  # the provider took it, but the answer never arrives
             request.close_connection = True
@@ -191,6 +214,9 @@ class FakeProvider:
             self.searches += 1
         try:
             status, answer = self.search(request, url.path, query)
+        except Unauthorized:
+            self.reply(request, *self.bad_credentials)
+            return
         except ShapeError as exc:
             with self.lock:
                 self.errors.append(f"search: {exc}")
@@ -202,9 +228,10 @@ class FakeProvider:
         return 404, {"Message": "no search here"}
 
     def reply(self, request, status: int, data, headers: dict | None = None) -> None:
-        content = json.dumps(data).encode()
+        text = isinstance(data, str)
+        content = data.encode() if text else json.dumps(data).encode()
         request.send_response(status)
-        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Type", "text/plain" if text else "application/json")
         request.send_header("Content-Length", str(len(content)))
         for name, value in (headers or {}).items():
             request.send_header(name, value)
@@ -218,6 +245,13 @@ class FakeProvider:
 
     def accept(self, request, body: bytes):
         raise NotImplementedError
+
+
+def _fill(answer, problem: str):
+    """Return a documented error body with the shape problem written into it."""
+    if isinstance(answer, str):
+        return answer.format(problem=problem)
+    return {k: _fill(v, problem) if isinstance(v, str) else v for k, v in answer.items()}
 
 
 def require(condition: bool, message: str) -> None:
@@ -234,6 +268,21 @@ class PostmarkServer(FakeProvider):
     """POST /email/batch as documented at postmarkapp.com (batch emails, up to 500)."""
 
     token = "postmark-test-token"
+    # postmarkapp.com/developer/api/overview#response-codes: 401 for a wrong or missing
+    # token, with API error code 10 ("Bad or missing API token"); 422 with the error code
+    # of the problem (300: "Invalid email request"); 429 when rate limited; 500 on their side.
+    bad_credentials = (
+        401,
+        {
+            "ErrorCode": 10,
+            "Message": "The Server Token you provided in the X-Postmark-Server-Token "
+            "request header was invalid. Please verify that you are using a valid token.",
+        },
+        {},
+    )
+    bad_request = (422, {"ErrorCode": 300, "Message": "Invalid email request: {problem}"}, {})
+    throttled = (429, {"ErrorCode": 429, "Message": "Rate limit exceeded"}, {"Retry-After": "1"})
+    server_error = (500, {"ErrorCode": 500, "Message": "Internal Server Error"}, {})
 
     def __init__(self, *args, inactive: set[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -241,7 +290,7 @@ class PostmarkServer(FakeProvider):
 
     def accept(self, request, body):
         require(request.path == "/email/batch", f"path {request.path}")
-        require(request.headers.get("X-Postmark-Server-Token") == self.token, "server token")
+        require_auth(request.headers.get("X-Postmark-Server-Token") == self.token)
         require("application/json" in request.headers.get("Accept", ""), "Accept header")
         require("application/json" in request.headers.get("Content-Type", ""), "Content-Type")
         messages = json.loads(body)
@@ -293,7 +342,7 @@ class PostmarkServer(FakeProvider):
     def search(self, request, path, query):
         """GET /messages/outbound: count (max 500) and offset required, newest first."""
         require(path == "/messages/outbound", f"search path {path}")
-        require(request.headers.get("X-Postmark-Server-Token") == self.token, "server token")
+        require_auth(request.headers.get("X-Postmark-Server-Token") == self.token)
         require("application/json" in request.headers.get("Accept", ""), "Accept header")
         require(query.get("count", "").isdigit() and query.get("offset", "").isdigit(), "paging")
         count, offset = int(query["count"]), int(query["offset"])
@@ -331,6 +380,13 @@ class MailgunServer(FakeProvider):
     """POST /v3/{domain}/messages with recipient-variables (documentation.mailgun.com)."""
 
     key = "mailgun-test-key"
+    # documentation.mailgun.com, "API Response Codes": 200 {"id", "message"}; 400 with a
+    # JSON "message" for a bad request; 401 "Forbidden" (plain text) for a wrong API key;
+    # 429 when too many requests; 500 on Mailgun's side.
+    bad_credentials = (401, "Forbidden", {})
+    bad_request = (400, {"message": "{problem}"}, {})
+    throttled = (429, {"message": "Too many requests"}, {"Retry-After": "1"})
+    server_error = (500, {"message": "Internal Server Error"}, {})
 
     def __init__(self, domain: str = "mg.example.org", **kwargs):
         super().__init__(**kwargs)
@@ -340,7 +396,7 @@ class MailgunServer(FakeProvider):
     def accept(self, request, body):
         require(request.path == f"/v3/{self.domain}/messages", f"path {request.path}")
         expected = base64.b64encode(f"api:{self.key}".encode()).decode()
-        require(request.headers.get("Authorization") == f"Basic {expected}", "basic auth api:KEY")
+        require_auth(request.headers.get("Authorization") == f"Basic {expected}")
         kind = request.headers.get("Content-Type", "")
         require(kind.startswith("application/x-www-form-urlencoded"), f"form body, not {kind}")
         form = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
@@ -362,7 +418,7 @@ class MailgunServer(FakeProvider):
     def search(self, request, path, query):
         """GET /v3/{domain}/events, and the paging.next URLs it hands out."""
         expected = base64.b64encode(f"api:{self.key}".encode()).decode()
-        require(request.headers.get("Authorization") == f"Basic {expected}", "basic auth api:KEY")
+        require_auth(request.headers.get("Authorization") == f"Basic {expected}")
         prefix = f"/v3/{self.domain}/events"
         require(path.startswith(prefix), f"search path {path}")
         if path != prefix:  # a page URL: the query is in its token
@@ -405,6 +461,23 @@ class SesServer(FakeProvider):
     """SES v2 SendEmail: POST /v2/email/outbound-emails, SigV4-signed (checked), Raw content."""
 
     access_key, secret_key, region = "AKIDEXAMPLE", "ses-test-secret", "eu-west-1"
+    # docs.aws.amazon.com/ses/latest/APIReference-V2 "Common Errors" and SendEmail "Errors":
+    # a JSON {"message"} with the error's name in x-amzn-ErrorType; 403 for a signature
+    # that does not match or an unknown key, 400 BadRequestException, 429
+    # TooManyRequestsException, 500 InternalFailure.
+    bad_credentials = (
+        403,
+        {"message": "The request signature we calculated does not match the signature you "
+         "provided. Check your AWS Secret Access Key and signing method."},
+        {"x-amzn-ErrorType": "SignatureDoesNotMatch"},
+    )  # fmt: skip
+    bad_request = (400, {"message": "{problem}"}, {"x-amzn-ErrorType": "BadRequestException"})
+    throttled = (
+        429,
+        {"message": "Too Many Requests"},
+        {"x-amzn-ErrorType": "TooManyRequestsException", "Retry-After": "1"},
+    )
+    server_error = (500, {"message": "InternalFailure"}, {"x-amzn-ErrorType": "InternalFailure"})
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -432,7 +505,7 @@ class SesServer(FakeProvider):
         auth = request.headers.get("Authorization", "")
         stamp = request.headers.get("X-Amz-Date", "")
         scope = f"{self.access_key}/{stamp[:8]}/{self.region}/ses/aws4_request"
-        require(auth.startswith(f"AWS4-HMAC-SHA256 Credential={scope}"), f"SigV4 scope: {auth}")
+        require_auth(auth.startswith(f"AWS4-HMAC-SHA256 Credential={scope}"))
         signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
         headers = {k: v for k, v in request.headers.items() if k.lower() in signed}
         url = f"http://{request.headers['Host']}{request.path}"
@@ -441,13 +514,40 @@ class SesServer(FakeProvider):
         signer = SigV4Auth(Credentials(self.access_key, self.secret_key), "ses", self.region)
         canonical = signer.canonical_request(copy)
         expected = signer.signature(signer.string_to_sign(copy, canonical), copy)
-        require(auth.endswith(f"Signature={expected}"), "SigV4 signature does not verify")
+        require_auth(auth.endswith(f"Signature={expected}"))
 
 
 class ResendServer(FakeProvider):
     """POST /emails/batch honouring Idempotency-Key (a repeated key is answered, not resent)."""
 
     key = "resend-test-key"
+    # resend.com/docs/api-reference/errors: {"statusCode", "message", "name"}; 403
+    # invalid_api_key (401 missing_api_key when there is none), 422 validation_error,
+    # 429 rate_limit_exceeded, 500 application_error.
+    bad_credentials = (
+        403,
+        {"statusCode": 403, "message": "API key is invalid", "name": "invalid_api_key"},
+        {},
+    )
+    bad_request = (
+        422,
+        {"statusCode": 422, "message": "{problem}", "name": "validation_error"},
+        {},
+    )
+    throttled = (
+        429,
+        {
+            "statusCode": 429,
+            "message": "Too many requests. You can only make 2 requests per second.",
+            "name": "rate_limit_exceeded",
+        },
+        {"Retry-After": "1"},
+    )
+    server_error = (
+        500,
+        {"statusCode": 500, "message": "Internal server error", "name": "application_error"},
+        {},
+    )
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -455,11 +555,15 @@ class ResendServer(FakeProvider):
 
     def accept(self, request, body):
         require(request.path == "/emails/batch", f"path {request.path}")
-        require(request.headers.get("Authorization") == f"Bearer {self.key}", "bearer key")
+        require_auth(request.headers.get("Authorization") == f"Bearer {self.key}")
         key = request.headers.get("Idempotency-Key")
         require(bool(key), "Idempotency-Key")
         emails = json.loads(body)
         require(isinstance(emails, list) and len(emails) <= 100, "at most 100 emails")
+        for message in emails:  # resend.com/docs/api-reference/emails/send-batch-emails
+            require(isinstance(message, dict), "each email is an object")
+            for name in ("from", "to", "subject"):  # (not `key`: that is the idempotency key)
+                require(bool(message.get(name)), f"{name} missing")
         with self.lock:
             if key in self.seen:
                 return 200, {"data": self.seen[key]}, {}

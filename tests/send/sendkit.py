@@ -143,6 +143,13 @@ class Sender:
         options = options or Options(rate=None, backoff_base=0.05, backoff_cap=0.2)
         return SendJob(self.workspace, series, message, provider, path, options=options, **flags)
 
+    def ledger(self, issue: str = "vol-1-1"):
+        """Return the issue's ledger in the workspace's state store (close its .store)."""
+        from newsletter.send.ledger import Ledger
+        from newsletter.state import open_store
+
+        return Ledger(open_store(self.workspace), issue)
+
     def send(self, count: int = 10, **kwargs):
         """Plan and run one job; return (plan, report, counts)."""
         job = self.job(count, **kwargs)

@@ -7,15 +7,16 @@ from sendkit import write_list
 
 from newsletter.errors import SendError
 from newsletter.send import suppression
-from newsletter.send.ledger import Ledger, SendLock, connect
+from newsletter.send.ledger import Ledger, SendLock
 from newsletter.send.subscribers import check_address, read_rows
+from newsletter.state import open_url
 
 
 @pytest.fixture
 def ledger(tmp_path):
-    db = connect(tmp_path / ".newsletter")
-    yield Ledger(db, "vol-1-1")
-    db.close()
+    store = open_url(f"sqlite:///{tmp_path / '.newsletter' / 'send.db'}")
+    yield Ledger(store, "vol-1-1")
+    store.close()
 
 
 def plan(ledger, path):
@@ -39,7 +40,7 @@ def test_plan_reports_invalid_and_duplicates_with_lines(ledger, tmp_path):
 
 
 def test_suppressed_addresses_are_never_pending(ledger, tmp_path):
-    suppression.add(ledger.db, [("arg", "User2@Example.org")], "unsubscribe")
+    suppression.add(ledger.store, [("arg", "User2@Example.org")], "unsubscribe")
     result = plan(ledger, write_list(tmp_path / "l.csv", 3))
     assert result.counts["suppressed"] == 1 and result.counts["pending"] == 2
     assert list(ledger.addresses("suppressed")) == ["user2@example.org"]
@@ -66,7 +67,7 @@ def test_inflight_is_committed_fully_synced_and_results_in_one_go(ledger, tmp_pa
     plan(ledger, write_list(tmp_path / "l.csv", 3))
     keys = ["user0@example.org", "user1@example.org", "user2@example.org"]
     ledger.mark_inflight(keys, "b1", "postmark")
-    assert ledger.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again after
+    assert ledger.store.db.execute("PRAGMA synchronous").fetchone() == (1,)  # NORMAL again after
     ledger.mark_sent([(keys[0], "id-0")])
     ledger.mark_failed([(keys[1], "406: inactive"), (keys[2], "300: invalid")])
     assert ledger.counts()["sent"] == 1 and ledger.counts()["failed"] == 2
@@ -81,7 +82,7 @@ def test_entries_follow_the_list_order_across_chunks(ledger, tmp_path):
 
 def test_the_ledger_holds_no_bodies_or_secrets(ledger, tmp_path):
     plan(ledger, write_list(tmp_path / "l.csv", 1))
-    columns = {row[1] for row in ledger.db.execute("PRAGMA table_info(recipients)")}
+    columns = {row[1] for row in ledger.store.db.execute("PRAGMA table_info(recipients)")}
     assert columns == {
         "issue",
         "key",
@@ -97,13 +98,53 @@ def test_the_ledger_holds_no_bodies_or_secrets(ledger, tmp_path):
 
 
 def test_wal_mode(ledger):
-    assert ledger.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ledger.store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_one_send_per_issue_at_a_time(tmp_path):
-    first = SendLock(tmp_path, "vol-1-1").require()
+    url = f"sqlite:///{tmp_path / 'send.db'}"
+    stores = [open_url(url) for _ in range(3)]  # as three processes would
+    first = SendLock(stores[0], "vol-1-1").require()
     with pytest.raises(SendError, match="another 'newsletter send' is running"):
-        SendLock(tmp_path, "vol-1-1").require()
-    assert SendLock(tmp_path, "vol-1-2").acquire()  # another issue may go
+        SendLock(stores[1], "vol-1-1").require()
+    assert SendLock(stores[2], "vol-1-2").acquire()  # another issue may go
     first.release()
-    assert SendLock(tmp_path, "vol-1-1").acquire()
+    assert SendLock(stores[1], "vol-1-1").acquire()
+    for store in stores:
+        store.close()
+
+
+def test_a_send_db_from_before_versioning_is_migrated_in_place(tmp_path):
+    import sqlite3
+
+    from newsletter.state import migrations
+
+    path = tmp_path / "send.db"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE recipients (issue TEXT NOT NULL, key TEXT NOT NULL, address TEXT NOT NULL,"
+        " line INTEGER, state TEXT NOT NULL, batch TEXT, provider TEXT, message_id TEXT,"
+        " reason TEXT, updated REAL, PRIMARY KEY (issue, key)) WITHOUT ROWID;"
+        "CREATE TABLE suppression (key TEXT PRIMARY KEY, address TEXT NOT NULL,"
+        " reason TEXT NOT NULL, added REAL NOT NULL) WITHOUT ROWID;"
+        "INSERT INTO recipients VALUES ('vol-1-1', 'a@example.org', 'a@example.org', 2, 'sent',"
+        " 'b1', 'postmark', 'id-1', NULL, 1.0);"
+        "INSERT INTO suppression VALUES ('b@example.org', 'b@example.org', 'bounce', 1.0);"
+    )
+    old.close()
+    store = open_url(f"sqlite:///{path}")
+    assert store.schema_version() == migrations.latest("sqlite")
+    assert Ledger(store, "vol-1-1").counts()["sent"] == 1
+    assert list(suppression.entries(store)) == [("b@example.org", "bounce")]
+    store.close()
+
+
+def test_a_state_newer_than_the_tool_is_refused(tmp_path):
+    from newsletter.errors import StateError
+
+    url = f"sqlite:///{tmp_path / 'send.db'}"
+    store = open_url(url)
+    store.db.execute("INSERT INTO schema_version VALUES (999, 0)")
+    store.close()
+    with pytest.raises(StateError, match="schema version 999, newer than this newsletter"):
+        open_url(url)

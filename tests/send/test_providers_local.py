@@ -32,17 +32,36 @@ def test_postmark_per_message_errors_fail_only_those(sender, postmark):
     assert reason.startswith("406: You tried to send to a recipient that has been marked")
 
 
-def test_postmark_wrong_token_stops_the_run_and_sends_nothing(sender, postmark, monkeypatch):
-    monkeypatch.setenv("POSTMARK_SERVER_TOKEN", "wrong")
-    postmark.faults[:] = []
-    job = sender.job(5, delivery={"provider": "postmark", "api_base": postmark.url})
+@pytest.mark.parametrize(
+    ("provider", "variable", "status"),
+    [
+        ("postmark", "POSTMARK_SERVER_TOKEN", 401),
+        ("mailgun", "MAILGUN_API_KEY", 401),
+        ("resend", "RESEND_API_KEY", 403),
+        ("ses", "AWS_SECRET_ACCESS_KEY", 403),
+    ],
+)
+def test_wrong_credentials_stop_the_run_and_leave_everyone_pending(
+    sender, request, monkeypatch, provider, variable, status
+):
+    server = request.getfixturevalue(f"{provider}_server")
+    server.reset()
+    monkeypatch.setenv(variable, "wrong")
+    delivery = {"provider": provider, "api_base": server.url}
+    if provider == "mailgun":
+        delivery["domain"] = server.domain
+    job = sender.job(700, delivery=delivery)
     job.plan()
     report = job.run()
     counts = job.ledger.counts()
     job.close()
-    # Our fake answers 422 for a bad token: the batch is rejected, never marked sent.
-    assert counts["sent"] == 0 and postmark.received == {}
-    assert report.failed == 5 and "server token" in next(iter(report.reasons))
+    # The provider answers as documented (401/403): the run stops at the first answer,
+    # nothing is marked sent or failed, and everyone is left to the next run.
+    assert server.received == {} and server.errors == []
+    assert counts["pending"] == 700
+    assert counts["sent"] == counts["failed"] == counts["unknown"] == 0
+    assert report.sent == report.failed == 0
+    assert report.error and str(status) in report.error and variable in report.error
 
 
 def test_missing_credentials_name_the_variable(sender, monkeypatch):
@@ -101,9 +120,9 @@ def test_ses_bad_signature_is_rejected(sender, ses_server, monkeypatch):
     ses_server.reset()
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     delivery = {"provider": "ses", "api_base": ses_server.url, "region": ses_server.region}
-    _, _report, counts = sender.send(1, delivery=delivery)
-    assert counts["sent"] == 0 and ses_server.received == {}
-    assert "SigV4 signature does not verify" in ses_server.errors[0]
+    _, report, counts = sender.send(1, delivery=delivery)
+    assert counts["sent"] == 0 and counts["pending"] == 1 and ses_server.received == {}
+    assert "signature" in report.error and "403" in report.error
 
 
 def test_outbox_writes_one_eml_per_recipient(sender):
@@ -123,9 +142,9 @@ def test_dry_run_builds_everything_and_changes_nothing(sender, postmark):
     job.close()
     assert report.requests == 2 and report.bytes > 700 * 200
     assert postmark.requests == 0
-    from newsletter.send.ledger import Ledger, connect
-
-    assert Ledger(connect(sender.workspace.state_dir), "vol-1-1").counts()["pending"] == 0
+    ledger = sender.ledger()
+    assert ledger.counts()["pending"] == 0
+    ledger.store.close()
 
 
 @pytest.mark.parametrize("name", ["postmark", "resend"])
@@ -168,3 +187,24 @@ def test_compiled_json_equals_personalize(sender, name):
         assert headers == personal.headers
         to = item["To"] if name == "postmark" else item["to"][0]
         assert email.utils.parseaddr(to) == (personal.to_name, values["email"])
+
+
+def test_a_recipient_the_answer_leaves_out_is_unknown_and_never_resent(sender, postmark):
+    # The provider took every message, but its parsed answer does not mention the first
+    # recipient of each batch: we cannot tell it was sent, so it must not be resent (a
+    # second copy); the provider's search then says it has it, so it is sent after all.
+    delivery = {"provider": "postmark", "api_base": postmark.url}
+    job = sender.job(3, delivery=delivery)
+    real = job.provider.parse
+    job.provider.parse = lambda batch, response: real(batch, response)[1:]
+    try:
+        job.plan()
+        report = job.run()
+        counts = job.ledger.counts()
+    finally:
+        job.close()
+    assert counts["sent"] == 3 and counts["unknown"] == 0 and report.unknown == 1
+    assert counts["pending"] == 0
+    sender.send(3, delivery=delivery)  # a plain resume
+    assert postmark.received["user0@example.org"] == 1
+    assert set(postmark.received.values()) == {1}

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sendkit import sample_message
 
-from newsletter.send.ledger import Ledger, connect
 from newsletter.send.providers.base import SearchBudget, Unsearchable
 
 
@@ -89,10 +88,10 @@ def test_search_pages_through_every_result(sender, searchable):
 
 def crash(sender, issue: str, batches: dict[str, list[str]]) -> None:
     """Leave recipients in flight under the given batch ids, as a killed send does."""
-    ledger = Ledger(connect(sender.workspace.state_dir), issue)
+    ledger = sender.ledger(issue)
     for batch, keys in batches.items():
         ledger.mark_inflight(keys, batch, "postmark")
-    ledger.db.close()
+    ledger.store.close()
 
 
 def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
@@ -102,10 +101,11 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
 
     delivery = delivery_of(postmark, "postmark", batch_size=10, concurrency=1)
     sender.send(30, delivery=delivery)
-    ledger = Ledger(connect(sender.workspace.state_dir), "vol-1-1")
-    (taken,) = {b for (b,) in ledger.db.execute("SELECT batch FROM recipients LIMIT 1")}
-    keys = [k for (k,) in ledger.db.execute("SELECT key FROM recipients WHERE batch = ?", (taken,))]
-    ledger.db.close()
+    ledger = sender.ledger()
+    rows = ledger.store.rows_in_state("vol-1-1", "sent")
+    ledger.store.close()
+    taken = rows[0][1]
+    keys = [key for key, batch, *_ in rows if batch == taken]
     # One batch the provider has (its answer lost in the crash), one it never got.
     crash(sender, "vol-1-1", {taken: keys, "never-sent": ["user20@example.org"]})
     (sender.root / "issues").mkdir(exist_ok=True)
@@ -147,7 +147,7 @@ def test_unknown_where_the_provider_cannot_be_asked_is_reported_with_why(sender,
     job.close()
     assert job.lookup is not None and "ses offers no search" in job.lookup.problem
     assert job.reconciliation.left == {}  # nothing unknown before the run
-    ledger = Ledger(connect(sender.workspace.state_dir), "vol-1-1")
+    ledger = sender.ledger()
     assert ledger.counts()["unknown"] == 1
     from newsletter.cli.send import _unknown_batches
 
@@ -202,11 +202,11 @@ def test_sendgrid_without_email_activity_leaves_unknown_and_says_why(sender):
     provider = SendGridProvider(sample_message(), series.delivery, client=client)
     with pytest.raises(Unsearchable, match="access forbidden"):
         list(provider.search(SearchBudget.lasting(5), issue="vol-1-1"))
-    ledger = Ledger(connect(sender.workspace.state_dir), "vol-1-1")
-    ledger.db.execute(
-        "INSERT INTO recipients (issue, key, address, state, batch, provider, updated)"
-        " VALUES ('vol-1-1', 'a@example.org', 'a@example.org', 'unknown', 'b1', 'sendgrid', 0)"
-    )
+    ledger = sender.ledger()
+    ledger.store.begin()
+    ledger.store.upsert("vol-1-1", [("a@example.org", "a@example.org", 2, "unknown", None)], 0)
+    ledger.store.commit()
+    ledger.store.update("vol-1-1", ("batch", "provider"), [("b1", "sendgrid", "a@example.org")])
     result = reconcile(ledger, provider)
     assert result.left == {
         "sendgrid (HTTP 403): access forbidden (this account cannot search sent messages)": 1

@@ -51,3 +51,49 @@ def test_url_is_the_urlencoded_query(email):
     token = sign("k" * 32, "a list&co", email)
     query = urlencode({"list": "a list&co", "email": email, "token": token})
     assert links.url(email) == f"https://x.example.org/unsubscribe/?{query}"
+
+
+# Known answer, computed outside this module with
+#   printf 'digest-list\nana@example.org' \
+#     | openssl dgst -sha256 -hmac 'correct horse battery staple' -binary \
+#     | head -c 16 | base64 | tr '+/' '-_' | tr -d '='
+# so a change to the message layout, the hash, the key or the length of the token fails here.
+KNOWN_SECRET = "correct horse battery staple"
+KNOWN_TOKEN = "Ty3BBKls68bdgE2YXCzHiQ"
+
+
+def test_sign_gives_the_known_answer():
+    from newsletter.send.unsubscribe import sign
+
+    assert sign(KNOWN_SECRET, "digest-list", "ana@example.org") == KNOWN_TOKEN
+    assert sign(KNOWN_SECRET, "digest-list", "Ana@Example.ORG") == KNOWN_TOKEN  # case of address
+    assert verify(KNOWN_SECRET, "digest-list", "ana@example.org", KNOWN_TOKEN)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        KNOWN_TOKEN[:1],
+        KNOWN_TOKEN[:-1],  # one character short
+        KNOWN_TOKEN[:4],  # 24 bits
+        KNOWN_TOKEN + "A",  # one too many
+        KNOWN_TOKEN + "=",
+        KNOWN_TOKEN.swapcase(),
+        KNOWN_TOKEN[:-1] + ("A" if KNOWN_TOKEN[-1] != "A" else "B"),
+        " " + KNOWN_TOKEN,
+    ],
+)
+def test_verify_refuses_every_other_token(token):
+    assert not verify(KNOWN_SECRET, "digest-list", "ana@example.org", token)
+
+
+def test_verify_refuses_a_token_of_another_list_or_address():
+    from newsletter.send.unsubscribe import sign
+
+    other_list = sign(KNOWN_SECRET, "other-list", "ana@example.org")
+    assert other_list != KNOWN_TOKEN
+    assert not verify(KNOWN_SECRET, "digest-list", "ana@example.org", other_list)
+    assert not verify(KNOWN_SECRET, "digest-list", "bo@example.org", KNOWN_TOKEN)
+    # The separator is part of the signed message: list 'a' + address 'b\nc' is not list 'a\nb'.
+    assert sign(KNOWN_SECRET, "a", "b@c") != sign(KNOWN_SECRET, "a\nb", "@c")

@@ -79,11 +79,11 @@ def send(
 ) -> None:
     """Send ISSUE to every subscriber on --list, resumably and never twice.
 
-    Each recipient's state is kept in .newsletter/send.db: running the same command again
-    after a crash, Ctrl-C or kill continues where it stopped, and batches whose fate was
-    unclear are settled by asking the provider. Exit 0 when every recipient was sent (or
-    skipped as invalid, duplicate or suppressed), 1 when some failed or are unknown, 130
-    when stopped by Ctrl-C.
+    Each recipient's state is kept in the state store (.newsletter/send.db unless a state
+    URL says otherwise): running the same command again after a crash, Ctrl-C or kill
+    continues where it stopped, and batches whose fate was unclear are settled by asking
+    the provider. Exit 0 when every recipient was sent (or skipped as invalid, duplicate or
+    suppressed), 1 when some failed or are unknown, 130 when stopped by Ctrl-C.
     """
     from newsletter.loader import require_issue
     from newsletter.send.engine import Options
@@ -302,12 +302,14 @@ def status(
 
     Exit 0; with --reconcile, 1 while any recipient is still unknown or failed.
     """
-    from newsletter.send.ledger import Ledger, SendLock, connect
+    from newsletter.send.ledger import Ledger, SendLock
+    from newsletter.state import open_store
 
     workspace = state.workspace()
     slug = Path(workspace.issue_path(issue)).stem
-    ledger = Ledger(connect(workspace.state_dir), slug)
-    lock = SendLock(workspace.state_dir, slug)
+    store = open_store(workspace)
+    ledger = Ledger(store, slug)
+    lock = SendLock(store, slug)
     running = not lock.acquire()
     try:
         if running and reconcile:
@@ -323,7 +325,7 @@ def status(
         counts = ledger.counts()
     finally:
         lock.release()
-        ledger.db.close()
+        store.close()
     if result is not None and (counts["unknown"] or counts["failed"]):
         sys.exit(1)
 
@@ -351,11 +353,9 @@ def _reconcile_status(state: State, ledger, name: str | None):
             )
         if lookup.problem:
             ui.show_note(f"not rebuilt: {lookup.problem}")
-        with ledger.db:
-            ledger.db.execute("BEGIN")
-            rebuilt = ledger.rebuild(
-                ((f.address, f.message_id, f.batch) for f in lookup.found), chosen.name
-            )
+        rebuilt = ledger.rebuild(
+            ((f.address, f.message_id, f.batch) for f in lookup.found), chosen.name
+        )
         ui.show_note(f"rebuilt the ledger from {chosen.name}'s records: {rebuilt} sent")
         return Reconciliation()
     finally:
@@ -368,8 +368,9 @@ def _unknown_batches(ledger) -> dict:
     from newsletter.send.reconcile import CANNOT
 
     data: dict = {"total": 0, "reconcilable": 0, "cannot_reconcile": 0, "why": {}}
-    for keys, _, sent_by in ledger.unknown_groups().values():
-        reasons = {r or "" for _, r in ledger.reasons_of(keys)}
+    for group in ledger.unknown_groups().values():
+        keys, sent_by = group.keys, group.provider
+        reasons = {r or "" for r in group.reasons.values()}
         blocked = next((r.removeprefix(CANNOT) for r in reasons if r.startswith(CANNOT)), None)
         cls = providers.get(sent_by) if sent_by in providers.MODULES else None
         if blocked is None and cls is not None and not (cls.searchable or cls.idempotent):
@@ -469,23 +470,25 @@ def suppress_import(state: State, file: Path, reason: str) -> None:
 def suppress_list(state: State) -> None:
     """Print the suppressed addresses with their reasons."""
     from newsletter.send import suppression
-    from newsletter.send.ledger import connect
+    from newsletter.state import open_store
 
-    db = connect(state.workspace().state_dir)
-    for address, reason in suppression.entries(db):
-        click.echo(f"{address}\t{reason}")
-    db.close()
+    store = open_store(state.workspace())
+    try:
+        for address, reason in suppression.entries(store):
+            click.echo(f"{address}\t{reason}")
+    finally:
+        store.close()
 
 
 def _suppress(state: State, addresses, reason: str) -> None:
     from newsletter.send import suppression
-    from newsletter.send.ledger import connect
+    from newsletter.state import open_store
 
-    db = connect(state.workspace().state_dir)
+    store = open_store(state.workspace())
     try:
-        result = suppression.add(db, addresses, reason)
+        result = suppression.add(store, addresses, reason)
     finally:
-        db.close()
+        store.close()
     for where, why in result.invalid:
         ui.show_note(f"{where}: warning: not suppressed: {why}")
     ui.show_note(

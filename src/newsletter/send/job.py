@@ -1,13 +1,13 @@
 """One `newsletter send`: the message, the provider, the ledger and the list, put together.
 
-`SendJob.plan()` takes the issue's send lock, turns batches a crash left in flight into
-`unknown`, checks with the provider that an issue the ledger has no record of was not sent
-already (a lost ledger), and records the list in the ledger (invalid rows and duplicates
-reported by line, suppressed addresses marked) without committing it: a send declined at
-the confirmation leaves no trace. `SendJob.run()` commits the plan, reconciles what earlier
-runs left `unknown`, sends what is still to send, and reconciles (and sends) again until
-nobody is `unknown` where the provider can be asked. The CLI asks for confirmation between
-the two and prints.
+`SendJob.plan()` opens the state store, takes the issue's send lock, turns batches a crash
+left in flight into `unknown`, checks with the provider that an issue the ledger has no
+record of was not sent already (a lost ledger), and records the list in the ledger
+(invalid rows and duplicates reported by line, suppressed addresses marked) without
+committing it: a send declined at the confirmation leaves no trace. `SendJob.run()`
+commits the plan, reconciles what earlier runs left `unknown`, sends what is still to
+send, and reconciles (and sends) again until nobody is `unknown` where the provider can be
+asked. The CLI asks for confirmation between the two and prints.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from newsletter.send.engine import Engine, Options, Report, make_batches
 from newsletter.send.providers.base import Batch, Provider
 from newsletter.send.reconcile import Lookup, Reconciliation, look_up_issue, reconcile
 from newsletter.send.subscribers import Recipient, Row, check_address, read_rows, recipient
+from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace
 
 NO_DIAGNOSTICS_BEYOND = 50
@@ -114,7 +115,8 @@ class SendJob:
         self.resend_unknown, self.retry_failed = resend_unknown, retry_failed
         self.options = options or Options(rate=provider.rate)
         self.values = personalizer(series, message, provider)
-        self.lock = ledger_db.SendLock(workspace.state_dir, message.slug)
+        self.store: Store | None = None
+        self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
         self.recovered = 0
         self.rebuild = rebuild  # --reconcile: rebuild a lost ledger from the provider's records
@@ -128,10 +130,9 @@ class SendJob:
 
         The plan stays uncommitted until run(): close() without run() leaves no trace.
         """
-        self.lock.require()
-        self.ledger = ledger_db.Ledger(
-            ledger_db.connect(self.workspace.state_dir), self.message.slug
-        )
+        self.store = open_store(self.workspace)
+        self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
+        self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()
         if not self.dry_run and not self.ledger.has_records():
             self.look_up()
@@ -168,7 +169,6 @@ class SendJob:
                 f"{name} has {many} messages of {slug}, but its search stopped "
                 f"({lookup.problem}): the ledger cannot be rebuilt; nothing was sent"
             )
-        self.ledger.db.execute("BEGIN")  # one transaction with the plan that follows
         self.rebuilt = self.ledger.rebuild(
             ((f.address, f.message_id, f.batch) for f in lookup.found), name
         )
@@ -220,8 +220,7 @@ class SendJob:
                 return engine.dry_run(self.batches())
             finally:
                 self.ledger.rollback()
-        if self.ledger.db.in_transaction:
-            self.ledger.db.execute("COMMIT")  # confirmed: the plan is now the ledger's
+        self.ledger.commit()  # confirmed: the plan is now the ledger's
         started = time.monotonic()
         try:
             self.reconcile(engine)  # what earlier runs left unknown
@@ -255,12 +254,13 @@ class SendJob:
             rounds += 1
 
     def close(self) -> None:
-        """Release the provider, the database and the lock."""
+        """Release the provider, the lock and the state store."""
         self.provider.close()
-        if self.ledger is not None:
-            self.ledger.rollback()
-            self.ledger.db.close()
-        self.lock.release()
+        if self.store is not None:
+            self.store.rollback()
+            if self.lock is not None:
+                self.lock.release()
+            self.store.close()
 
 
 class Scratch:

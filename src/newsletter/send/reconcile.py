@@ -81,15 +81,15 @@ def reconcile(
         return result
     reason = why_not(provider)
     if reason is not None or provider.idempotent:
-        for keys, _, _ in groups.values():
+        for group in groups.values():
             if reason:
-                result.cannot(reason, len(keys))
+                result.cannot(reason, len(group.reasons))
         return result
     budget = SearchBudget.lasting(search_time, limiter=limiter)
     todo = {
-        batch: (set(keys), at)
-        for batch, (keys, at, sent_by) in groups.items()
-        if _same_provider(sent_by, provider, result, len(keys))
+        batch: (set(group.reasons), group.at)
+        for batch, group in groups.items()
+        if _same_provider(group.provider, provider, result, len(group.reasons))
     }
     while todo:
         later: dict[str, tuple[set[str], float]] = {}
@@ -117,7 +117,7 @@ def reconcile(
                 later[batch] = (set(missing), at)
                 continue
             if give_up and missing:
-                reasons = dict(ledger.reasons_of(missing))
+                reasons = groups[batch].reasons
                 ledger.settle(hit, [], provider.name)
                 for key in missing:
                     last = (reasons.get(key) or "no answer").removesuffix(AMBIGUOUS)

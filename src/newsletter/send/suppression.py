@@ -1,12 +1,12 @@
 """The suppression list: addresses that are never mailed (unsubscribes, bounces, complaints).
 
-It lives in the workspace's send database next to the ledger, keyed case-insensitively,
-and applies to every issue: planning a send marks listed recipients suppressed.
+It lives in the state store next to the ledger (newsletter.state), keyed
+case-insensitively, and applies to every issue: planning a send marks listed recipients
+suppressed. Every process that opens the same state URL shares it.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +14,8 @@ from pathlib import Path
 
 from newsletter.errors import SendError
 from newsletter.send.subscribers import check_address, read_rows
+from newsletter.state import Store
+from newsletter.state.base import chunks
 
 REASONS = ("unsubscribe", "bounce", "complaint", "manual")
 
@@ -27,27 +29,28 @@ class Added:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
 
-def add(db: sqlite3.Connection, addresses: Iterable[tuple[str, str]], reason: str) -> Added:
+def add(store: Store, addresses: Iterable[tuple[str, str]], reason: str) -> Added:
     """Suppress (where, address) pairs; where names the source for messages (file:line)."""
     if reason not in REASONS:
         raise SendError(f"unknown reason '{reason}' (one of: {', '.join(REASONS)})")
     result, now = Added(), time.time()
-    with db:
-        db.execute("BEGIN")
-        for where, address in addresses:
-            email, why = check_address(address.strip())
-            if email is None:
-                result.invalid.append((where, f"'{address}': {why}"))
-                continue
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO suppression (key, address, reason, added)"
-                " VALUES (?, ?, ?, ?)",
-                (email.lower(), email, reason, now),
-            )
-            if cursor.rowcount:
-                result.added += 1
-            else:
-                result.known += 1
+    store.begin()
+    try:
+        for part in chunks(addresses, 1000):
+            rows = []
+            for where, address in part:
+                email, why = check_address(address.strip())
+                if email is None:
+                    result.invalid.append((where, f"'{address}': {why}"))
+                    continue
+                rows.append((email.lower(), email, reason, now))
+            new = store.suppress(rows)
+            result.added += new
+            result.known += len(rows) - new
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
     return result
 
 
@@ -73,6 +76,6 @@ def file_addresses(path: Path) -> Iterator[tuple[str, str]]:
         yield f"{shown}:{row.line}", row.address
 
 
-def entries(db: sqlite3.Connection) -> Iterator[tuple[str, str]]:
+def entries(store: Store) -> Iterator[tuple[str, str]]:
     """Yield (address, reason) of every suppressed address, sorted."""
-    yield from db.execute("SELECT address, reason FROM suppression ORDER BY key")
+    yield from store.suppressions()

@@ -1,0 +1,82 @@
+"""The numbered schema migrations of each store, applied in order by Store.migrate().
+
+Never edit a migration that has shipped: add the next number, for both stores, so a
+database made by any earlier version of the tool reaches the same schema. The table
+schema_version holds one row per migration applied. Migration 1 uses IF NOT EXISTS so
+that send.db files made before versioning (which hold its tables already) are adopted
+in place.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION_TABLE = (
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
+)
+
+SQLITE: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS recipients (
+            issue      TEXT NOT NULL,
+            key        TEXT NOT NULL,     -- lower-cased address; '!<line>' for an invalid row
+            address    TEXT NOT NULL,
+            line       INTEGER,           -- line in the list of the latest run, NULL if absent
+            state      TEXT NOT NULL,
+            batch      TEXT,
+            provider   TEXT,
+            message_id TEXT,
+            reason     TEXT,
+            updated    REAL,
+            PRIMARY KEY (issue, key)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX IF NOT EXISTS recipients_line ON recipients (issue, line)",
+        """CREATE TABLE IF NOT EXISTS suppression (
+            key     TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            reason  TEXT NOT NULL,
+            added   REAL NOT NULL
+        ) WITHOUT ROWID""",
+    ),
+}
+
+POSTGRESQL: dict[int, tuple[str, ...]] = {
+    1: (
+        """CREATE TABLE IF NOT EXISTS recipients (
+            issue      TEXT NOT NULL,
+            key        TEXT NOT NULL,
+            address    TEXT NOT NULL,
+            line       INTEGER,
+            state      TEXT NOT NULL,
+            batch      TEXT,
+            provider   TEXT,
+            message_id TEXT,
+            reason     TEXT,
+            updated    DOUBLE PRECISION,
+            PRIMARY KEY (issue, key)
+        )""",
+        "CREATE INDEX IF NOT EXISTS recipients_line ON recipients (issue, line)",
+        """CREATE TABLE IF NOT EXISTS suppression (
+            key     TEXT PRIMARY KEY,
+            address TEXT NOT NULL,
+            reason  TEXT NOT NULL,
+            added   DOUBLE PRECISION NOT NULL
+        )""",
+    ),
+}
+
+BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
+
+
+def latest(store: str) -> int:
+    """Return the number of the store's newest migration."""
+    return max(BY_STORE[store])
+
+
+def after(store: str, version: int) -> list[tuple[int, tuple[str, ...]]]:
+    """Return the store's migrations newer than version, in order."""
+    return sorted((n, sql) for n, sql in BY_STORE[store].items() if n > version)
+
+
+def record(number: int, now: float) -> str:
+    """Return the statement that notes a migration as applied."""
+    return f"INSERT INTO schema_version (version, applied) VALUES ({int(number)}, {float(now)})"
