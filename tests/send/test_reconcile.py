@@ -10,7 +10,7 @@ import json
 
 import httpx
 import pytest
-from sendkit import sample_message
+from sendkit import newsletter, sample_message
 
 from newsletter.send.providers.base import SearchBudget, Unsearchable
 
@@ -94,11 +94,7 @@ def crash(sender, issue: str, batches: dict[str, list[str]]) -> None:
     ledger.store.close()
 
 
-def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
-    from click.testing import CliRunner
-
-    from newsletter.cli import cli
-
+def test_status_reconcile_settles_unknown_batches(sender, postmark):
     delivery = delivery_of(postmark, "postmark", batch_size=10, concurrency=1)
     sender.send(30, delivery=delivery)
     ledger = sender.ledger()
@@ -113,9 +109,8 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
     config = {"name": "T", "publisher": "P", "from": {"name": "T", "email": "t@example.org"}}
     config |= {"address": "A", "delivery": {**delivery, "reconcile_settle": 0}}
     (sender.root / "newsletter.yaml").write_text(json.dumps(config), encoding="utf-8")
-    runner = CliRunner()
     args = ["-w", str(sender.root), "status", "vol-1-1", "--format", "json"]
-    before = json.loads(runner.invoke(cli, args).output)
+    before = json.loads(newsletter(*args).stdout)
     assert before["counts"]["unknown"] == 11
     assert before["unknown_batches"] == {
         "total": 2,
@@ -123,8 +118,8 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
         "cannot_reconcile": 0,
         "why": {},
     }
-    done = runner.invoke(cli, [*args, "--reconcile"])
-    after = json.loads(done.output)
+    done = newsletter(*args, "--reconcile")
+    after = json.loads(done.stdout)
     assert after["reconcile"] == {
         "batches": 2,
         "found": 10,
@@ -133,7 +128,7 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark, capsys):
         "cannot": {},
     }
     assert after["counts"]["unknown"] == 0 and after["counts"]["pending"] == 1
-    assert after["reconciled"] == 10 and done.exit_code == 0
+    assert after["reconciled"] == 10 and done.returncode == 0, done.stderr
     assert max(postmark.received.values()) == 1  # asking sends nothing
 
 
