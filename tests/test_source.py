@@ -36,7 +36,8 @@ def test_every_duplicate_is_reported():
 
 def test_tab_indentation_names_the_tab():
     assert messages(b"items:\n\t- a\n") == [
-        "f.yaml:2:1: error: tab character in indentation; YAML indents with spaces only"
+        "f.yaml:2:1: error: tab character in indentation: YAML indents with spaces only; "
+        "replace the tab with spaces"
     ]
 
 
@@ -112,7 +113,8 @@ def test_syntax_error_is_located():
 
 def test_impossible_date():
     assert messages(b"date: 2024-02-30\n") == [
-        "f.yaml:1:7: error: date: '2024-02-30' is not a valid date: day is out of range for month"
+        "f.yaml:1:7: error: date: expected YYYY-MM-DD, e.g. 2024-06-01; got '2024-02-30' "
+        "(day is out of range for month)"
     ]
 
 

@@ -1,32 +1,56 @@
-"""Checks beyond the schema: files that must exist, clashes between issues, editorial warnings."""
+"""Checks beyond the schema: files that must exist, merge fields, editorial warnings.
+
+They read the file's plain data, not the validated model, so that they run (and
+report) even when the schema found problems: one run shows every problem of a file.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from newsletter import markup
-from newsletter.errors import Diagnostic, Severity, display_path
-from newsletter.model import Image, Issue, Series, _source
-from newsletter.source import Source, YamlPath, format_path, read_yaml
+from newsletter import markup, merge
+from newsletter.errors import Diagnostic, Severity
+from newsletter.model import Limits, Series, _source
+from newsletter.source import Source, YamlPath, format_path
 
 if TYPE_CHECKING:
-    from newsletter.loader import LoadedIssue
     from newsletter.workspace import Workspace
 
-HEADLINE_MAX_CHARS = 120
-SUMMARY_MAX_WORDS = 120
-PREHEADER_MAX_CHARS = 150  # clients show 40-140 characters; longer text is never seen
-SUBJECT_MAX_CHARS = 90
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PLACEHOLDER = re.compile(r"\bTODO\b")
+TODO_CODE = "todo"  # the warning `send` turns into an error
 
 
-def warn(source: Source, path: YamlPath, message: str) -> None:
+@dataclass(frozen=True)
+class Rules:
+    """What the checks compare against: the series' limits and its known merge fields."""
+
+    limits: Limits = field(default_factory=Limits)
+    fields: dict[str, str | None] = field(default_factory=dict)  # name -> fallback
+
+    @classmethod
+    def of(cls, series: Series | None, source: Source | None = None) -> Rules:
+        """Return the rules of a series (or, when it did not validate, of its raw data)."""
+        known: dict[str, str | None] = dict.fromkeys(merge.BUILTINS)
+        if series is not None:
+            return cls(series.limits, {**known, **series.merge_fields})
+        declared = source.data.get("merge_fields") if source and _is_map(source.data) else None
+        if _is_map(declared):
+            known.update({str(k): v if isinstance(v, str) else None for k, v in declared.items()})
+        return cls(Limits(), known)
+
+
+def _is_map(value: Any) -> bool:
+    return isinstance(value, dict)
+
+
+def warn(source: Source, path: YamlPath, message: str, code: str = "") -> None:
     """Record a warning located at path."""
     line, column = source.position(path)
     source.diagnostics.append(
-        Diagnostic(source.path, line, column, message, format_path(path), Severity.WARNING)
+        Diagnostic(source.path, line, column, message, format_path(path), Severity.WARNING, code)
     )
 
 
@@ -37,121 +61,144 @@ def _check_source(source: Source, workspace: Workspace, path: YamlPath, src: str
         source.error(path, f"image file '{src}' not found in the workspace")
 
 
-def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: Image | None) -> None:
-    if image is None:
+def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: Any) -> None:
+    if not _is_map(image):
         return
-    _check_source(source, workspace, (*path, "src"), image.src)
-    if not image.credit:
+    src = image.get("src")
+    if isinstance(src, str) and not source.already_reported((*path, "src")):
+        _check_source(source, workspace, (*path, "src"), src.strip())
+    if not image.get("credit"):
         warn(source, path, "image has no credit")
 
 
-def check_files(issue: Issue, source: Source, workspace: Workspace) -> None:
-    """Check referenced images, Markdown images in article bodies, and editorial limits."""
-    _check_image(source, workspace, ("image",), issue.image)
-    for index, article in enumerate(issue.articles):
-        where: YamlPath = ("articles", index)
-        _check_image(source, workspace, (*where, "image"), article.image)
-        for src, alt, _caption in markup.images(article.body):
-            try:
-                _source(src)
-            except ValueError as exc:
-                source.error((*where, "body"), str(exc))
-                continue
-            _check_source(source, workspace, (*where, "body"), src)
-            if not alt.strip():
-                warn(source, (*where, "body"), f"image '{src}' has no alt text")
-    _editorial(issue, source)
+def _check_body_images(source: Source, workspace: Workspace, path: YamlPath, body: Any) -> None:
+    if not isinstance(body, str):
+        return
+    for src, alt, _caption in markup.images(body):
+        try:
+            _source(src)
+        except ValueError as exc:
+            source.error_at(path, src, str(exc))
+            continue
+        if not src.startswith(("http://", "https://")) and not workspace.resolve(src).is_file():
+            source.error_at(path, src, f"image file '{src}' not found in the workspace")
+        if not alt.strip():
+            source.diagnostics.append(
+                source.diagnostic_at(
+                    path, src, f"image '{src}' has no alt text", severity=Severity.WARNING
+                )
+            )
 
 
-def _editorial(issue: Issue, source: Source) -> None:
+def check_issue(source: Source, workspace: Workspace, rules: Rules) -> None:
+    """Check an issue's images, merge fields, placeholders and editorial limits."""
+    data = source.data
+    if not _is_map(data):
+        return
+    _check_image(source, workspace, ("image",), data.get("image"))
+    articles = data.get("articles")
+    for index, article in enumerate(articles if isinstance(articles, list) else []):
+        if _is_map(article):
+            where: YamlPath = ("articles", index)
+            _check_image(source, workspace, (*where, "image"), article.get("image"))
+            _check_body_images(source, workspace, (*where, "body"), article.get("body"))
+    _editorial(source, data, rules.limits)
+    check_text(source, rules)
+
+
+def _editorial(source: Source, data: dict, limits: Limits) -> None:
     """Warn about what an editor would want to fix before sending (errors under --strict)."""
     slug = source.path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     if not SLUG_PATTERN.match(slug):
         warn(source, (), f"file name '{slug}' becomes a web address; use lowercase, digits and '-'")
-    if not issue.preheader:
+    preheader, subject = data.get("preheader"), data.get("subject")
+    if not preheader:
         warn(source, (), "no preheader: inboxes will show the first text of the email instead")
-    elif len(issue.preheader) > PREHEADER_MAX_CHARS:
+    elif isinstance(preheader, str) and len(preheader) > limits.preheader_chars:
         warn(
             source,
             ("preheader",),
-            f"preheader is {len(issue.preheader)} characters; "
-            f"inboxes show at most about {PREHEADER_MAX_CHARS}",
+            f"preheader is {len(preheader)} characters; inboxes show at most about "
+            f"{limits.preheader_chars} (limits.preheader_chars in newsletter.yaml)",
         )
-    if issue.subject and len(issue.subject) > SUBJECT_MAX_CHARS:
+    if isinstance(subject, str) and len(subject) > limits.subject_chars:
         warn(
             source,
             ("subject",),
-            f"subject is {len(issue.subject)} characters; inboxes cut it near {SUBJECT_MAX_CHARS}",
+            f"subject is {len(subject)} characters; inboxes cut it near {limits.subject_chars} "
+            "(limits.subject_chars)",
         )
-    for index, item in enumerate(issue.items):
-        if len(item.headline) > HEADLINE_MAX_CHARS:
+    items = data.get("items")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if not _is_map(item):
+            continue
+        headline, summary = item.get("headline"), item.get("summary")
+        if isinstance(headline, str) and len(headline) > limits.headline_chars:
             warn(
                 source,
                 ("items", index, "headline"),
-                f"headline is {len(item.headline)} characters (more than {HEADLINE_MAX_CHARS})",
+                f"headline is {len(headline)} characters "
+                f"(more than {limits.headline_chars}: limits.headline_chars)",
             )
-        words = len(markup.plain(item.summary).split())
-        if words > SUMMARY_MAX_WORDS:
+        words = len(markup.plain(summary).split()) if isinstance(summary, str) else 0
+        if words > limits.summary_words:
             warn(
                 source,
                 ("items", index, "summary"),
-                f"summary is {words} words (more than {SUMMARY_MAX_WORDS})",
+                f"summary is {words} words "
+                f"(more than {limits.summary_words}: limits.summary_words in newsletter.yaml)",
             )
-    _placeholders(source, source.data, ())
 
 
-def _placeholders(source: Source, value: object, path: YamlPath) -> None:
+def check_text(source: Source, rules: Rules) -> None:
+    """Check every text value: merge fields must be known; a TODO left is a warning."""
+    known = list(rules.fields)
+    for path, text in _strings(source.data, ()):
+        seen: dict[str, int] = {}
+        for name, start, end in merge.tokens(text):
+            written = text[start:end]
+            nth = seen.get(written, 0)
+            seen[written] = nth + 1
+            if name not in rules.fields:
+                source.error_at(
+                    path,
+                    written,
+                    f"unknown merge field '{written}'{merge.suggestion(name, known)} "
+                    "(declare your own under merge_fields: in newsletter.yaml)",
+                    nth,
+                )
+        for nth, _match in enumerate(PLACEHOLDER.finditer(text)):
+            diagnostic = source.diagnostic_at(
+                path, "TODO", "placeholder 'TODO' left in the text", nth, Severity.WARNING
+            )
+            source.diagnostics.append(diagnostic.with_code(TODO_CODE))
+
+
+def _strings(value: Any, path: YamlPath):
     if isinstance(value, dict):
         for key, child in value.items():
-            _placeholders(source, child, (*path, key))
+            yield from _strings(child, (*path, key))
     elif isinstance(value, list):
         for index, child in enumerate(value):
-            _placeholders(source, child, (*path, index))
-    elif isinstance(value, str) and PLACEHOLDER.search(value):
-        warn(source, path, "placeholder 'TODO' left in the text")
+            yield from _strings(child, (*path, index))
+    elif isinstance(value, str):
+        yield path, value
 
 
-def check_series(series: Series, source: Source, workspace: Workspace) -> None:
+def check_series(source: Source, workspace: Workspace, series: Series | None) -> None:
     """Check newsletter.yaml beyond its schema."""
-    if series.brand.logo:
-        _check_source(source, workspace, ("brand", "logo"), series.brand.logo)
-    if not series.base_url:
+    data = source.data
+    if not _is_map(data):
+        return
+    brand = data.get("brand")
+    logo = brand.get("logo") if _is_map(brand) else None
+    if isinstance(logo, str) and not source.already_reported(("brand", "logo")):
+        _check_source(source, workspace, ("brand", "logo"), logo)
+    if not data.get("base_url"):
         warn(
             source,
             (),
             "no base_url: email cannot show workspace images or link to the web "
             "version; set it to where the archive is published",
         )
-
-
-def duplicate_numbers(loaded: list[LoadedIssue], workspace: Workspace) -> list[Diagnostic]:
-    """Report issues that share a volume and number with another issue of the workspace."""
-    seen: dict[tuple[int, int], str] = {}
-    loaded_paths = {item.path.resolve() for item in loaded}
-    for path in workspace.issue_paths():
-        if path.resolve() in loaded_paths:
-            continue
-        data = read_yaml(path, display_path(path)).data
-        if (
-            isinstance(data, dict)
-            and isinstance(data.get("volume"), int)
-            and isinstance(data.get("number"), int)
-        ):
-            seen.setdefault((data["volume"], data["number"]), display_path(path))
-    found = []
-    for item in sorted(loaded, key=lambda i: str(i.path)):
-        key = (item.issue.volume, item.issue.number)
-        if key in seen:
-            line, column = item.source.position(("number",))
-            found.append(
-                Diagnostic(
-                    item.source.path,
-                    line,
-                    column,
-                    f"Vol {key[0]}.{key[1]} is also used by {seen[key]}",
-                    "number",
-                )
-            )
-        else:
-            seen[key] = item.source.path
-    return found
+    check_text(source, Rules.of(series, source))

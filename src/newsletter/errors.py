@@ -15,6 +15,7 @@ class to an exit code. A traceback reaching the user is a bug.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -35,10 +36,19 @@ class Diagnostic:
     message: str
     field: str = ""
     severity: Severity = Severity.ERROR
+    code: str = ""  # a stable name for problems other stages act on, e.g. "todo"
 
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
+
+    def with_code(self, code: str) -> Diagnostic:
+        """Return this diagnostic named by code."""
+        return dataclasses.replace(self, code=code)
+
+    def as_error(self) -> Diagnostic:
+        """Return this diagnostic as an error (a warning that blocks a step)."""
+        return dataclasses.replace(self, severity=Severity.ERROR)
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""

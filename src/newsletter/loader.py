@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from newsletter.checks import Rules, check_issue, check_series
 from newsletter.errors import Diagnostic, ValidationError, display_path
+from newsletter.markup import FieldError, TextError
 from newsletter.model import Issue, Series
 from newsletter.source import Source, YamlPath, format_path, read_yaml
 from newsletter.workspace import Workspace
@@ -40,11 +43,39 @@ def validate(source: Source, model: type[M]) -> M | None:
     try:
         result = model.model_validate(source.data)
     except pydantic.ValidationError as exc:
-        for error in exc.errors(include_url=False):
-            if not source.already_reported(tuple(error["loc"])):
-                _report(source, model, error)
+        _report_all(source, model, exc.errors(include_url=False))
         return None
     return result if source.ok else None
+
+
+def _report_all(
+    source: Source, model: type[pydantic.BaseModel], errors: list[dict[str, Any]]
+) -> None:
+    """Report every error; a missing field with a misspelt sibling is reported once, there."""
+    extras = {tuple(e["loc"]) for e in errors if e["type"] == "extra_forbidden"}
+    paired: dict[YamlPath, str] = {}  # misspelt key's path -> the required field it stands for
+    for error in errors:
+        path = tuple(error["loc"])
+        if error["type"] != "missing":
+            continue
+        siblings = [p[-1] for p in extras if p[:-1] == path[:-1] and p not in paired]
+        close = difflib.get_close_matches(str(path[-1]), [str(k) for k in siblings], 1, 0.6)
+        if close:
+            paired[(*path[:-1], close[0])] = str(path[-1])
+            error["type"] = "paired"
+    for error in errors:
+        path = tuple(error["loc"])
+        if error["type"] == "paired" or source.already_reported(path):
+            continue
+        if path in paired:
+            required = paired[path]
+            source.error(
+                path,
+                f"unknown field '{path[-1]}'; did you mean '{required}'? ({required} is required)",
+                key=True,
+            )
+            continue
+        _report(source, model, error)
 
 
 def _report(source: Source, model: type[pydantic.BaseModel], error: dict[str, Any]) -> None:
@@ -52,9 +83,7 @@ def _report(source: Source, model: type[pydantic.BaseModel], error: dict[str, An
     kind = error["type"]
     if kind == "extra_forbidden":
         owner = _model_at(model, path[:-1])
-        names = list(owner.model_fields) if owner else []
-        if owner:
-            names = [f.alias or n for n, f in owner.model_fields.items()]
+        names = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
         message = f"unknown field '{path[-1]}'"
         close = difflib.get_close_matches(str(path[-1]), names, n=1, cutoff=0.6)
         message += (
@@ -63,10 +92,32 @@ def _report(source: Source, model: type[pydantic.BaseModel], error: dict[str, An
         source.error(path, message, key=True)
         return
     if kind == "missing":
-        source.error(path[:-1], "field required")
-        source.diagnostics[-1] = _with_field(source.diagnostics[-1], format_path(path))
+        # Located at the mapping that lacks it; marked by its own path, so that the
+        # mapping's other problems are still reported.
+        line, column = source.position(path[:-1])
+        source.reported.add(path)
+        source.diagnostics.append(
+            Diagnostic(source.path, line, column, "field required", format_path(path))
+        )
         return
-    source.error(path, _message(error))
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, FieldError) and cause.field:
+        source.error((*path, cause.field), str(cause), key=True)
+        return
+    if isinstance(cause, TextError) and isinstance(_at(source.data, path), str):
+        message = _message(error)
+        source.error_at(path, cause.needle, message)
+        return
+    source.error(path, _message(error, path))
+
+
+def _at(data: Any, path: YamlPath) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
 
 
 def _with_field(diagnostic: Diagnostic, field: str) -> Diagnostic:
@@ -83,31 +134,50 @@ def _with_field(diagnostic: Diagnostic, field: str) -> Diagnostic:
 _EXPECTED = {
     "string_type": "expected text",
     "int_type": "expected a whole number",
-    "date_type": "expected a date as YYYY-MM-DD",
+    "bool_type": "expected true or false",
     "list_type": "expected a list (lines starting with '- ')",
     "model_type": "expected fields (name: value)",
     "model_attributes_type": "expected fields (name: value)",
     "dict_type": "expected fields (name: value)",
 }
+# The form a patterned field takes, with an example, by field name.
+_FORMS = {
+    "color": "a colour as #rgb or #rrggbb, e.g. #1f4e79",
+    "language": "a language code, e.g. en or pt-BR",
+    "merge_fields": "field names in lowercase letters, digits and single '_', e.g. company",
+}
+DATE_FORM = "YYYY-MM-DD, e.g. 2024-06-01"
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: dict[str, Any], path: YamlPath = ()) -> str:
     kind = error["type"]
+    value = error.get("input")
+    if kind.startswith(("date_", "datetime_")):
+        return f"expected {DATE_FORM}; got {_shown(value)}"
     if kind in _EXPECTED:
-        value = error.get("input")
         shown = "nothing" if value is None else f"{type(value).__name__} {value!r}"
         return f"{_EXPECTED[kind]}, got {shown[:60]}"
     if kind == "string_too_short":
         return "must not be empty"
     if kind == "greater_than_equal":
-        return f"must be {error['ctx']['ge']} or more, got {error.get('input')!r}"
+        return f"must be {error['ctx']['ge']} or more, got {value!r}"
     if kind == "literal_error":
-        return f"got {error.get('input')!r}; expected {error['ctx']['expected']}"
+        choices = re.findall(r"'([^']*)'", str(error["ctx"]["expected"]))
+        example = f"e.g. {path[-1]}: {choices[-1]}" if path and choices else ""
+        return f"expected one of {', '.join(choices)} ({example}); got {_shown(value)}"
     if kind == "string_pattern_mismatch":
-        return f"'{error.get('input')}' does not have the expected form"
+        names = [p for p in path if isinstance(p, str)]
+        form = next((_FORMS[n] for n in reversed(names) if n in _FORMS), None)
+        if form:
+            return f"expected {form}; got {_shown(value)}"
+        return f"'{value}' does not have the expected form"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
+
+
+def _shown(value: Any) -> str:
+    return "nothing" if value is None else repr(str(value))[:60]
 
 
 def _model_at(model: type[pydantic.BaseModel], path: YamlPath) -> type[pydantic.BaseModel] | None:
@@ -144,21 +214,18 @@ def load_series(workspace: Workspace) -> tuple[Series | None, Source]:
 
 
 def load_issue(
-    path: Path, series: Series | None, workspace: Workspace
+    path: Path, series: Series | None, workspace: Workspace, rules: Rules | None = None
 ) -> tuple[LoadedIssue | None, Source]:
     """Load one issue file, filling the title and subject defaults from the series."""
-    from newsletter.checks import check_files
-
     source = read_yaml(path, display_path(path))
     issue = validate(source, Issue)
-    if issue is None:
+    # Checked even when the schema found problems: every problem of the file at once.
+    check_issue(source, workspace, rules or Rules.of(series))
+    if issue is None or not source.ok:
         return None, source
     if series is not None:
         title = issue.title or f"{series.name} {issue.label}"
         issue = issue.model_copy(update={"title": title, "subject": issue.subject or title})
-    check_files(issue, source, workspace)
-    if not source.ok:
-        return None, source
     return LoadedIssue(path.stem, path, issue, source), source
 
 
@@ -170,15 +237,13 @@ def load_workspace(
     clashes=False skips comparing volume and number with the other issue files, for
     callers that have checked the whole workspace already (a build's workers).
     """
-    from newsletter.checks import check_series, duplicate_numbers
-
     series, series_source = load_series(workspace)
-    if series is not None:
-        check_series(series, series_source, workspace)
+    check_series(series_source, workspace, series)
+    rules = Rules.of(series, series_source)
     diagnostics = list(series_source.diagnostics)
     loaded: list[LoadedIssue] = []
     for path in workspace.issue_paths() if paths is None else paths:
-        issue, source = load_issue(path, series, workspace)
+        issue, source = load_issue(path, series, workspace, rules)
         diagnostics.extend(source.diagnostics)
         if issue is not None:
             loaded.append(issue)
@@ -186,6 +251,39 @@ def load_workspace(
         diagnostics.extend(duplicate_numbers(loaded, workspace))
     diagnostics.sort(key=lambda d: (d.path != series_source.path, d.path, d.line, d.column))
     return series, loaded, diagnostics
+
+
+def duplicate_numbers(loaded: list[LoadedIssue], workspace: Workspace) -> list[Diagnostic]:
+    """Report issues that share a volume and number with another issue of the workspace."""
+    seen: dict[tuple[int, int], str] = {}
+    loaded_paths = {item.path.resolve() for item in loaded}
+    for path in workspace.issue_paths():
+        if path.resolve() in loaded_paths:
+            continue
+        data = read_yaml(path, display_path(path)).data
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("volume"), int)
+            and isinstance(data.get("number"), int)
+        ):
+            seen.setdefault((data["volume"], data["number"]), display_path(path))
+    found = []
+    for item in sorted(loaded, key=lambda i: str(i.path)):
+        key = (item.issue.volume, item.issue.number)
+        if key in seen:
+            line, column = item.source.position(("number",))
+            found.append(
+                Diagnostic(
+                    item.source.path,
+                    line,
+                    column,
+                    f"Vol {key[0]}.{key[1]} is also used by {seen[key]}",
+                    "number",
+                )
+            )
+        else:
+            seen[key] = item.source.path
+    return found
 
 
 def require_issue(

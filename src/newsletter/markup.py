@@ -6,6 +6,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from newsletter import merge
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -25,24 +27,60 @@ def markdown(*, permissive: bool = False) -> MarkdownIt:
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+    normalize = md.normalizeLink
+    md.normalizeLink = lambda url: merge.in_url(url, normalize)
     if permissive:
         md.validateLink = lambda url: True
     return md
 
 
+class FieldError(ValueError):
+    """A problem that belongs to one field of a model (reported at that field's key)."""
+
+    def __init__(self, message: str, field: str | None):
+        super().__init__(message)
+        self.field = field
+
+
+class TextError(ValueError):
+    """A problem with one piece of a longer text, which the loader locates exactly."""
+
+    def __init__(self, message: str, needle: str):
+        super().__init__(message)
+        self.needle = needle
+
+
 def check_url(url: str) -> str:
-    """Return url if it is an absolute http(s) or mailto link, else raise ValueError."""
+    """Return url if it is an absolute http(s) or mailto link, else raise ValueError.
+
+    Merge fields may stand in a link: in its query or path, or as the whole address
+    when the field is itself a link we make (%%unsubscribe_url%%).
+    """
     value = url.strip()
+    whole = merge.whole_url_field(value)
+    if whole is not None:
+        if whole in merge.URL_FIELDS:
+            return value
+        raise TextError(
+            f"link '{url}': only %%unsubscribe_url%% can stand for a whole link; put "
+            f"%%{whole}%% inside one, e.g. https://example.org/?ref=%%{whole}%%",
+            url,
+        )
+    # A filled-in value is URL-encoded for its spot: check the address around it.
+    _check_address(merge.fill(value, {}, lambda _: "x"), url)
+    return value
+
+
+def _check_address(value: str, url: str) -> None:
     parts = urlsplit(value)
     if parts.scheme.lower() not in LINK_SCHEMES:
-        raise ValueError(f"link '{url}' must start with http://, https:// or mailto:")
+        raise TextError(f"link '{url}' must start with http://, https:// or mailto:", url)
     if parts.scheme.lower() in ("http", "https") and not parts.netloc:
-        raise ValueError(f"link '{url}' has no host")
+        raise TextError(f"link '{url}' has no host", url)
     if parts.scheme.lower() == "mailto" and "@" not in parts.path:
-        raise ValueError(f"link '{url}' has no address after mailto:")
+        raise TextError(f"link '{url}' has no address after mailto:", url)
     if any(ch.isspace() for ch in value):
-        raise ValueError(f"link '{url}' contains spaces")
-    return value
+        raise TextError(f"link '{url}' contains spaces", url)
 
 
 def _walk(tokens: Iterable[Token]):

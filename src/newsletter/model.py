@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from newsletter import markup
+from newsletter import markup, merge
 from newsletter.send.names import Provider
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -53,6 +53,8 @@ def _single_line(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Line = Annotated[Text, AfterValidator(_single_line)]
 Url = Annotated[Text, AfterValidator(markup.check_url)]
+# A link's address may hold merge fields; rendering fills them URL-encoded for their spot.
+LinkUrl = Annotated[Text, AfterValidator(markup.check_url), AfterValidator(merge.in_url)]
 Email = Annotated[Text, AfterValidator(_email)]
 ImageSource = Annotated[Text, AfterValidator(_source)]
 InlineMarkdown = Annotated[Text, AfterValidator(lambda v: markup.check_links(v, inline=True))]
@@ -70,7 +72,9 @@ class Link(Strict):
     """A titled link."""
 
     title: Line = Field(description="Text shown for the link.")
-    url: Url = Field(description="http(s) or mailto address.")
+    url: LinkUrl = Field(
+        description="http(s) or mailto address; merge fields are filled in, URL-encoded."
+    )
 
 
 class Image(Strict):
@@ -113,7 +117,12 @@ class Issue(Strict):
 
     volume: Count
     number: Count
-    date: dt.date = Field(description="Publication date, YYYY-MM-DD.")
+    date: dt.date = Field(description="Publication date, YYYY-MM-DD.", examples=["2024-06-01"])
+    draft: bool = Field(
+        False,
+        description="true while the issue is unfinished: `send` refuses it (except --test) "
+        "and `build` leaves it out unless --drafts.",
+    )
     title: Line | None = Field(
         None, description="Defaults to '<series name> Vol <volume>.<number>'."
     )
@@ -126,7 +135,13 @@ class Issue(Strict):
     @model_validator(mode="after")
     def _has_content(self) -> Issue:
         if not self.items and not self.articles:
-            raise ValueError("an issue needs at least one entry in 'items' or 'articles'")
+            given = [k for k in ("items", "articles") if k in self.model_fields_set]
+            raise markup.FieldError(
+                "is empty: an issue needs at least one entry in 'items' or 'articles'"
+                if given
+                else "an issue needs at least one entry in 'items' or 'articles'",
+                given[0] if given else None,
+            )
         return self
 
     @property
@@ -197,6 +212,42 @@ class Delivery(Strict):
         None, description="Mailgun: us or eu. SES: the AWS region (default: AWS settings)."
     )
     smtp: Smtp = Field(default_factory=Smtp)
+    unsubscribe_url: Url | None = Field(
+        None,
+        description="Where `newsletter serve` is published, e.g. "
+        "https://lists.example.org/unsubscribe/ (default: <base_url>unsubscribe/). Every "
+        "unsubscribe link and List-Unsubscribe header points there.",
+    )
+    unsubscribe: Literal["self", "provider"] = Field(
+        "self",
+        description="self: our signed link, answered by `newsletter serve`; provider: the "
+        "provider's own unsubscribe handling (Postmark, Mailgun, SendGrid, SES).",
+    )
+    tracking: list[Literal["opens", "clicks"]] = Field(
+        default_factory=list,
+        description="Provider open/click tracking to switch on; off unless listed here.",
+    )
+    asm_group_id: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        None, description="SendGrid: the unsubscribe group (for unsubscribe: provider and sync)."
+    )
+    contact_list: Line | None = Field(
+        None, description="SES: the contact list for list management (unsubscribe: provider)."
+    )
+    topic: Line | None = Field(None, description="SES: the contact list's topic, if any.")
+
+
+class Limits(Strict):
+    """Editorial limits: going over one is a warning (an error under --strict)."""
+
+    headline_chars: Count = Field(120, description="Longest headline, in characters.")
+    summary_words: Count = Field(120, description="Longest item summary, in words.")
+    preheader_chars: Count = Field(
+        150, description="Longest preheader; inboxes show 40-140 characters."
+    )
+    subject_chars: Count = Field(90, description="Longest subject; inboxes cut it near 90.")
+
+
+FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")]
 
 
 class Series(Strict):
@@ -222,6 +273,13 @@ class Series(Strict):
     brand: Brand = Field(default_factory=Brand)
     paper: Literal["letter", "a4"] = "letter"
     cadence_days: Count = Field(14, description="Days between issues; `newsletter new` uses it.")
+    limits: Limits = Field(default_factory=Limits, description="Editorial warning limits.")
+    merge_fields: dict[FieldName, Line | None] = Field(
+        default_factory=dict,
+        description="Merge fields (%%name%%) beyond the built-in email, name, first_name, "
+        "last_name and unsubscribe_url, each with the fallback value for recipients "
+        "without one (or nothing).",
+    )
     delivery: Delivery = Field(default_factory=Delivery)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from newsletter.errors import Diagnostic
+from newsletter.errors import Diagnostic, Severity
 
 MAX_BYTES = 1024 * 1024  # an issue is a few KB; a megabyte is a mistake, not a newsletter
 MAX_VALUES = 100_000  # bounds alias expansion: a billion-laughs file stops here
@@ -38,6 +38,44 @@ class Source:
     keys: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     reported: set[YamlPath] = field(default_factory=set)  # paths with an error already
+    text: str = ""  # the file's text, to point inside multi-line values
+    spans: dict[YamlPath, tuple[int, int]] = field(default_factory=dict)  # text offsets
+
+    def locate(self, path: YamlPath, needle: str, nth: int = 0) -> tuple[int, int]:
+        """Return the line and column of the nth needle inside the value at path.
+
+        Block (|, >) and multi-line scalars are folded or unindented when read, so the
+        needle is looked up in the file's own text of the value; a needle that is not
+        found there (written with escapes) falls back to the value's start.
+        """
+        span = self.spans.get(path)
+        if span is None or not needle:
+            return self.position(path)
+        start, end = span
+        at = start - 1
+        for _ in range(nth + 1):
+            at = self.text.find(needle, at + 1, end)
+            if at < 0:
+                return self.position(path)
+        before = self.text[:at]
+        return before.count("\n") + 1, at - (before.rfind("\n") + 1) + 1
+
+    def error_at(self, path: YamlPath, needle: str, message: str, nth: int = 0) -> None:
+        """Record an error at the nth needle inside the value at path."""
+        self.reported.add(path)
+        self.diagnostics.append(self.diagnostic_at(path, needle, message, nth))
+
+    def diagnostic_at(
+        self,
+        path: YamlPath,
+        needle: str,
+        message: str,
+        nth: int = 0,
+        severity: Severity = Severity.ERROR,
+    ) -> Diagnostic:
+        """Return a diagnostic at the nth needle inside the value at path."""
+        line, column = self.locate(path, needle, nth)
+        return Diagnostic(self.path, line, column, message, format_path(path), severity)
 
     def position(self, path: YamlPath, *, key: bool = False) -> tuple[int, int]:
         """Return the line and column of the value (or key) at path, or of its nearest parent."""
@@ -115,10 +153,7 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        source.diagnostics.append(Diagnostic(display, line, column, f"YAML syntax: {problem}"))
+        source.diagnostics.append(syntax_diagnostic(exc, text, display))
         return source
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
@@ -132,6 +167,7 @@ def parse_yaml(raw: bytes, display: str) -> Source:
     if node is None:
         source.diagnostics.append(Diagnostic(display, 1, 1, "file is empty: expected fields"))
         return source
+    source.text = text
     builder = _Builder(source, loader)
     try:
         source.data = builder.build(node, (), 0, frozenset())
@@ -171,11 +207,84 @@ def _no_tab_indentation(text: str, source: Source) -> bool:
                     source.path,
                     number,
                     indent.index("\t") + 1,
-                    "tab character in indentation; YAML indents with spaces only",
+                    "tab character in indentation: YAML indents with spaces only; "
+                    "replace the tab with spaces",
                 )
             )
             clean = False
     return clean
+
+
+def syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, display: str) -> Diagnostic:
+    """Return the parser's error at its position, with what to do for the common slips."""
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    lines = text.splitlines()
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    hint = ""
+    if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
+        opened = exc.context_mark
+        line, column = opened.line + 1, opened.column + 1
+        hint = (
+            f"the quote opened here is never closed; end the value with the same quote "
+            f"({text[opened.index]}) or remove the quote"
+        )
+    elif problem.startswith("mapping values are not allowed"):
+        before = here[: column - 1]
+        if ": " in before or before.rstrip().endswith(":"):
+            key = before.split(":", 1)[0].strip().lstrip("- ")
+            hint = (
+                f"the value of '{key}' contains ': '; put the whole value in quotes, "
+                f'e.g. {key}: "{before.split(":", 1)[1].strip()}: ..."'
+            )
+        else:
+            hint = _indent_hint(lines, line)
+    elif "expected '-' indicator" in problem:
+        dash = _list_dash_column(lines, line)
+        indent = len(here) - len(here.lstrip(" "))
+        if dash is not None and indent == dash:
+            hint = (
+                f"a new list entry needs '- ' in front: write '- {here.strip()}' "
+                "(or indent the line under the entry above)"
+            )
+        else:
+            hint = _indent_hint(lines, line)
+    elif problem.startswith(("did not find expected key", "expected <block end>")):
+        hint = _indent_hint(lines, line)
+    elif "nesting depth" in problem:
+        hint = "YAML nesting is too deep"
+    elif "'\\t'" in problem or "\t" in problem:
+        hint = "a tab character is not allowed here; use spaces"
+    if hint.startswith("indented"):
+        column = len(here) - len(here.lstrip(" ")) + 1
+    message = hint or f"YAML syntax: {problem}"
+    return Diagnostic(display, line, column, message)
+
+
+def _indent_hint(lines: list[str], line: int) -> str:
+    here = lines[line - 1] if 0 < line <= len(lines) else ""
+    spaces = len(here) - len(here.lstrip(" "))
+    above = next((t for t in reversed(lines[: line - 1]) if t.strip()), "")
+    stripped = above.lstrip(" ")
+    expected = len(above) - len(stripped) + (2 if stripped.startswith("- ") else 0)
+    return (
+        f"indented by {_spaces(spaces)}, but the field above it by {_spaces(expected)}; fields "
+        "of the same block must line up (indent with spaces to the same column)"
+    )
+
+
+def _spaces(count: int) -> str:
+    return f"{count} space" if count == 1 else f"{count} spaces"
+
+
+def _list_dash_column(lines: list[str], line: int) -> int | None:
+    """Return the indentation of the nearest '- ' list entry above line, if any."""
+    for text in reversed(lines[: line - 1]):
+        stripped = text.lstrip(" ")
+        if stripped.startswith("- ") or stripped == "-":
+            return len(text) - len(stripped)
+    return None
 
 
 def _line_col(text: str, offset: int) -> tuple[int, int]:
@@ -269,12 +378,17 @@ class _Builder:
                 f"tag {_short(node.tag)} is not allowed; only plain YAML values are read",
             )
             return None
+        self.source.spans[path] = (node.start_mark.index, node.end_mark.index)
         try:
             return self.loader.construct_object(node)
         except (ValueError, OverflowError, yaml.constructor.ConstructorError) as exc:
             kind = node.tag.removeprefix(_STANDARD)
-            kind = "date" if kind == "timestamp" else kind
-            self.fail(node, path, f"'{node.value}' is not a valid {kind}: {exc}")
+            if kind == "timestamp":
+                self.fail(
+                    node, path, f"expected YYYY-MM-DD, e.g. 2024-06-01; got '{node.value}' ({exc})"
+                )
+            else:
+                self.fail(node, path, f"'{node.value}' is not a valid {kind}: {exc}")
             return None
 
 

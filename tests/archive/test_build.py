@@ -167,6 +167,10 @@ def test_rebuild_renders_only_what_changed(tmp_path: Path) -> None:
 
 def test_warnings_of_unchanged_issues_are_counted_not_repeated(tmp_path: Path) -> None:
     workspace = _workspace(tmp_path)
+    config = workspace.config_path
+    config.write_text(
+        config.read_text("utf-8").replace("summary_words: 160", "summary_words: 120"), "utf-8"
+    )
     first = run_cli("build", "-j", "1", cwd=workspace.root)
     assert "issues/vol-2-10.yaml:24:14: warning: items[1].summary" in first.stderr
     again = run_cli("build", "-j", "1", cwd=workspace.root)

@@ -132,5 +132,7 @@ def test_an_issue_broken_from_the_start_shows_its_problems(page, live, space):
     page.goto(f"{live.url}issues/vol-1-2/")
     page.locator("#overlay").wait_for(state="visible", timeout=TIMEOUT)
     assert "Nothing has rendered yet" in page.locator("#overlay-note").inner_text()
-    assert "issues/vol-1-2.yaml:1:1: error" in page.locator("#problems").inner_text()
+    assert (
+        "issues/vol-1-2.yaml:4:1: error: items: is empty" in page.locator("#problems").inner_text()
+    )
     assert get(f"{live.url}issues/vol-1-2/email.html")[0] == 503

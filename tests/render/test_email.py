@@ -12,7 +12,8 @@ from lxml import html as lxml_html
 from newsletter.errors import RenderError
 from newsletter.loader import require_issue
 from newsletter.render import colors
-from newsletter.render.email import SIZE_LIMIT, SIZE_WARNING, render_email_html, size_diagnostics
+from newsletter.render.email import render_email_html
+from newsletter.render.size import SIZE_LIMIT, SIZE_WARNING, size_diagnostics
 from newsletter.workspace import Workspace
 from tests.helpers.workspace import ISSUE, SERIES, make_workspace
 
@@ -273,10 +274,20 @@ def test_size_limit_is_exactly_102_kb(tmp_path: Path) -> None:
     # Written out, not taken from the module: Gmail clips HTML over 102 KB (104,448 bytes).
     root = make_workspace(tmp_path / "ws", {"vol-1-1": ISSUE})
     _, loaded, _ = require_issue(Workspace(root), "vol-1-1")
+    path = loaded.source.path
     [at_limit] = size_diagnostics("x" * 104_448, loaded)
-    assert not at_limit.is_error
+    assert str(at_limit) == (
+        f"{path}:1:1: warning: email HTML is 102.0 KB, over 90 KB: Gmail clips it above "
+        "102 KB; shorten the issue or split it"
+    )
     [over] = size_diagnostics("x" * 104_449, loaded)
-    assert over.is_error and "102 KB" in over.message
+    assert str(over) == (
+        f"{path}:1:1: error: email HTML is 102.0 KB, over 102 KB: Gmail clips it; "
+        "shorten the issue or split it"
+    )
+    assert over.is_error and not at_limit.is_error
     assert size_diagnostics("x" * 92_160, loaded) == []  # 90 KB: no warning yet
     [warning] = size_diagnostics("x" * 92_161, loaded)
-    assert not warning.is_error
+    assert str(warning).startswith(f"{path}:1:1: warning: email HTML is 90.0 KB, over 90 KB")
+    [big] = size_diagnostics("x" * 200_000, loaded)
+    assert "email HTML is 195.3 KB, over 102 KB" in str(big)

@@ -497,7 +497,7 @@ class SesServer(FakeProvider):
         self.record(to)
         return 200, {"MessageId": f"0100{uuid.uuid4().hex}-000000"}, {}
 
-    def check_signature(self, request, body: bytes) -> None:
+    def check_signature(self, request, body: bytes, method: str = "POST") -> None:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
@@ -509,7 +509,7 @@ class SesServer(FakeProvider):
         signed = auth.split("SignedHeaders=")[1].split(",")[0].split(";")
         headers = {k: v for k, v in request.headers.items() if k.lower() in signed}
         url = f"http://{request.headers['Host']}{request.path}"
-        copy = AWSRequest("POST", url, data=body, headers=headers)
+        copy = AWSRequest(method, url, data=body, headers=headers)
         copy.context["timestamp"] = stamp
         signer = SigV4Auth(Credentials(self.access_key, self.secret_key), "ses", self.region)
         canonical = signer.canonical_request(copy)
@@ -562,8 +562,8 @@ class ResendServer(FakeProvider):
         require(isinstance(emails, list) and len(emails) <= 100, "at most 100 emails")
         for message in emails:  # resend.com/docs/api-reference/emails/send-batch-emails
             require(isinstance(message, dict), "each email is an object")
-            for name in ("from", "to", "subject"):  # (not `key`: that is the idempotency key)
-                require(bool(message.get(name)), f"{name} missing")
+            for field in ("from", "to", "subject"):
+                require(bool(message.get(field)), f"{field} missing")
         with self.lock:
             if key in self.seen:
                 return 200, {"data": self.seen[key]}, {}

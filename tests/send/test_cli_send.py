@@ -171,14 +171,15 @@ def test_usage_errors_exit_2(ws, args, message):
 def test_provider_errors_never_show_secrets(ws, postmark):
     sample_workspace(ws, provider="postmark", api_base=postmark.url)
     env = cli_env(POSTMARK_SERVER_TOKEN="secret-token-do-not-print")
-    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes", env=env)
+    args = ("--list", str(ws / "subscribers.csv"), "--yes", "--no-sync", "--no-probe")
+    done = run(ws, "send", "vol-2-10", *args, env=env)
     assert done.returncode == 1 and "POSTMARK_SERVER_TOKEN" in done.stderr
     assert "secret-token-do-not-print" not in done.stdout + done.stderr
     assert "test-unsubscribe-secret" not in done.stdout + done.stderr
     counts = status(ws)["counts"]  # a 401 stops the run: nobody failed, all left to retry
     assert counts["pending"] == 3 and counts["failed"] == counts["sent"] == 0
     missing = {k: v for k, v in env.items() if k != "POSTMARK_SERVER_TOKEN"}
-    done = run(ws, "send", "vol-2-10", "--list", str(ws / "subscribers.csv"), "--yes", env=missing)
+    done = run(ws, "send", "vol-2-10", *args, env=missing)
     assert done.returncode == 1 and "POSTMARK_SERVER_TOKEN" in done.stderr
 
 
@@ -213,6 +214,8 @@ def test_kill_9_mid_run_then_resume_leaves_nobody_unknown(ws, provider_server, t
         "--list",
         str(subscribers),
         "--yes",
+        "--no-sync",  # sync and probe are tested in test_sync*
+        "--no-probe",
     ]
     kills = 0
     for threshold in (400, 1200, 2000):
@@ -243,7 +246,7 @@ def test_a_lost_ledger_is_noticed_then_rebuilt_from_the_provider(ws, postmark, t
 
     sample_workspace(ws, provider="postmark", api_base=postmark.url, reconcile_settle=0.2)
     subscribers = write_list(tmp_path / "list.csv", 300)
-    args = ("send", "vol-2-10", "--list", str(subscribers), "--yes")
+    args = ("send", "vol-2-10", "--list", str(subscribers), "--yes", "--no-sync", "--no-probe")
     assert run(ws, *args).returncode == 0 and len(postmark.received) == 300
     shutil.rmtree(ws / ".newsletter")  # "to clear its cache", or a fresh clone
     done = run(ws, *args)

@@ -135,7 +135,8 @@ def test_a_send_db_from_before_versioning_is_migrated_in_place(tmp_path):
     store = open_url(f"sqlite:///{path}")
     assert store.schema_version() == migrations.latest("sqlite")
     assert Ledger(store, "vol-1-1").counts()["sent"] == 1
-    assert list(suppression.entries(store)) == [("b@example.org", "bounce")]
+    entries = [(e.address, e.reason, e.source) for e in suppression.entries(store)]
+    assert entries == [("b@example.org", "bounce", "unknown")]  # migration 2: no source known
     store.close()
 
 
@@ -148,3 +149,24 @@ def test_a_state_newer_than_the_tool_is_refused(tmp_path):
     store.close()
     with pytest.raises(StateError, match="schema version 999, newer than this newsletter"):
         open_url(url)
+
+
+def test_the_in_flight_commit_itself_runs_with_synchronous_full(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 3))
+    statements: list[str] = []
+    ledger.store.db.set_trace_callback(statements.append)
+    ledger.mark_inflight(["user0@example.org", "user1@example.org"], "b1", "postmark")
+    ledger.mark_sent([("user0@example.org", "id-0")])
+    ledger.store.db.set_trace_callback(None)
+    flat = [" ".join(s.split()).upper() for s in statements]
+    marked = next(i for i, s in enumerate(flat) if "'INFLIGHT'" in s or "INFLIGHT" in s)
+    committed = next(i for i in range(marked, len(flat)) if flat[i].startswith("COMMIT"))
+    levels = [(i, s) for i, s in enumerate(flat) if s.startswith("PRAGMA SYNCHRONOUS=")]
+    # The last safety level set before the in-flight COMMIT is FULL: the mark is on disk
+    # before the provider is called. Results that follow are written at NORMAL.
+    before = [s for i, s in levels if i < committed]
+    assert before and before[-1] == "PRAGMA SYNCHRONOUS=FULL"
+    after_commit = [s for i, s in levels if i > committed]
+    assert after_commit and after_commit[0] == "PRAGMA SYNCHRONOUS=NORMAL"
+    sent = next(i for i, s in enumerate(flat) if "'SENT'" in s)
+    assert [s for i, s in levels if i < sent][-1] == "PRAGMA SYNCHRONOUS=NORMAL"

@@ -146,7 +146,13 @@ def test_an_invalid_payload_is_refused_by_prism(sender, prism, cls, name):
 
 @pytest.mark.skipif(not SHARED_SPECS.is_dir(), reason="no ../shared beside this clone")
 @pytest.mark.parametrize(
-    "name", ["sendgrid_mail_v3.yaml", "sendgrid_email_activity_v3.yaml", "resend.yaml"]
+    "name",
+    [
+        "sendgrid_mail_v3.yaml",
+        "sendgrid_email_activity_v3.yaml",
+        "resend.yaml",
+        "sendgrid_suppressions_v3.yaml",
+    ],
 )
 def test_specs_match_shared(name):
     """The kept copies are the documents the project was given (CI has ../shared)."""

@@ -208,3 +208,47 @@ def test_a_recipient_the_answer_leaves_out_is_unknown_and_never_resent(sender, p
     sender.send(3, delivery=delivery)  # a plain resume
     assert postmark.received["user0@example.org"] == 1
     assert set(postmark.received.values()) == {1}
+
+
+CRASH_IN_DELIVER = """
+import os, sys
+sys.path[:0] = [sys.argv[2]]
+import pytest
+from sendkit import Sender
+
+sender = Sender(__import__("pathlib").Path(sys.argv[1]), pytest.MonkeyPatch())
+job = sender.job(25, delivery={"provider": "postmark", "api_base": sys.argv[3],
+                               "batch_size": 10, "concurrency": 1})
+job.plan()
+job.provider.deliver = lambda batch, payload: os._exit(9)  # the process dies mid-call
+job.run()
+"""
+
+
+def test_a_crash_inside_the_call_leaves_its_batch_in_flight_never_pending(
+    sender, postmark, tmp_path
+):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from newsletter.send.ledger import Ledger
+    from newsletter.state import open_url
+
+    here = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", CRASH_IN_DELIVER, str(sender.root), here, postmark.url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 9, done.stderr
+    store = open_url(f"sqlite:///{sender.root / '.newsletter' / 'send.db'}")
+    try:
+        ledger = Ledger(store, "vol-1-1")
+        counts = ledger.counts()
+        # The first batch was marked in flight before the call; the rest never started.
+        assert counts["inflight"] == 10 and counts["pending"] == 15 and counts["sent"] == 0
+        assert ledger.recover() == 10
+        assert ledger.counts()["unknown"] == 10
+    finally:
+        store.close()
+    assert postmark.received == {}

@@ -97,3 +97,32 @@ def test_verify_refuses_a_token_of_another_list_or_address():
     assert not verify(KNOWN_SECRET, "digest-list", "bo@example.org", KNOWN_TOKEN)
     # The separator is part of the signed message: list 'a' + address 'b\nc' is not list 'a\nb'.
     assert sign(KNOWN_SECRET, "a", "b@c") != sign(KNOWN_SECRET, "a\nb", "@c")
+
+
+def test_from_environment_signs_with_the_environments_secret_for_its_list(monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, KNOWN_SECRET)
+    url = from_environment("https://x.example.org/", "digest-list", ephemeral_ok=False).url(
+        "ana@example.org"
+    )
+    assert url == (
+        "https://x.example.org/unsubscribe/?list=digest-list&email=ana%40example.org"
+        f"&token={KNOWN_TOKEN}"
+    )
+
+
+def test_the_messages_say_what_to_do(monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with pytest.raises(SendError) as missing:
+        from_environment("https://x.example.org/", "l", ephemeral_ok=False)
+    assert str(missing.value) == (
+        f"set {SECRET_ENV} to a long random secret: it signs each recipient's unsubscribe "
+        f'link (e.g. export {SECRET_ENV}="$(python -c "import secrets; '
+        'print(secrets.token_urlsafe(32))")")'
+    )
+    with pytest.raises(SendError) as no_base:
+        Unsubscribe(None, "l", "secret").url("a@example.org")
+    assert str(no_base.value) == (
+        "the message has %%unsubscribe_url%% but newsletter.yaml has neither "
+        "delivery.unsubscribe_url nor base_url: set delivery.unsubscribe_url to where "
+        "'newsletter serve' is published"
+    )

@@ -7,6 +7,7 @@ from newsletter.cli import (  # noqa: F401  (each registers its commands)
     preview,
     render,
     send,
+    serve,
 )
 from newsletter.cli.base import cli, main
 

@@ -62,6 +62,16 @@ def load_message(workspace, series, loaded):
     help="When the ledger has no record of ISSUE but the provider has messages of it, "
     "rebuild the ledger from the provider's records first, then send only to the rest.",
 )
+@click.option(
+    "--no-sync",
+    is_flag=True,
+    help="Do not sync the provider's suppressions first (a failed sync stops the send).",
+)
+@click.option(
+    "--no-probe",
+    is_flag=True,
+    help="Do not check first that the unsubscribe URL answers a one-click POST with 2xx.",
+)
 @pass_state
 def send(
     state: State,
@@ -76,6 +86,8 @@ def send(
     retry_failed: bool,
     strict: bool,
     rebuild: bool,
+    no_sync: bool,
+    no_probe: bool,
 ) -> None:
     """Send ISSUE to every subscriber on --list, resumably and never twice.
 
@@ -121,6 +133,8 @@ def send(
         note=ui.show_note,
     )
     try:
+        if not dry_run:
+            job.synced = _preflight(workspace, series, chosen, no_sync, no_probe)
         plan = job.plan()
         problems = job.diagnostics(plan)
         ui.show_diagnostics(problems)
@@ -173,6 +187,8 @@ def _summary(series, message, provider, plan, job, total: int) -> None:
         ("suppressed", f"{counts['suppressed']} (never mailed)"),
         ("already sent", str(counts["sent"])),
     ]
+    if job.synced is not None:
+        lines.insert(7, ("newly suppressed", f"{job.synced.added} (synced from {provider.name})"))
     if job.recovered:
         lines.append(("recovered", f"{job.recovered} in flight at the last stop -> unknown"))
     if job.rebuilt:
@@ -199,6 +215,23 @@ def _unknown_plan(job, provider) -> str:
     if "unknown" in job.states():
         return "resent"
     return f"not resent: {why_not(provider)}; --resend-unknown resends them"
+
+
+def _preflight(workspace, series, provider, no_sync: bool, no_probe: bool):
+    """Sync the provider's suppressions and probe the unsubscribe URL; return the sync."""
+    from newsletter.send.job import list_id
+    from newsletter.send.preflight import probe_unsubscribe, sync_first
+    from newsletter.state import open_store
+
+    if not no_probe:
+        probe_unsubscribe(series, provider, list_id(series))
+    if no_sync:
+        return None
+    store = open_store(workspace)
+    try:
+        return sync_first(store, provider)
+    finally:
+        store.close()
 
 
 def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
@@ -270,16 +303,23 @@ class _Progress:
         self.bar.__exit__(*exc)
 
 
+def format_option(json_help: str):
+    """Return the --format text|json option of a reporting command."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=json_help,
+    )
+
+
 @cli.command()
 @click.argument("issue")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help='json: {"issue": slug, "recorded": true, "counts": {"pending": n, "sent": n, ...}, '
-    '"unknown_batches": {...}, "reconciled": n}.',
+@format_option(
+    'json: {"issue": slug, "recorded": true, "counts": {"pending": n, "sent": n, ...}, '
+    '"unknown_batches": {...}, "reconciled": n}.'
 )
 @click.option(
     "--state",
@@ -433,7 +473,7 @@ def reason_option(default: str):
     """Return the --reason option of the suppress commands."""
     return click.option(
         "--reason",
-        type=click.Choice(["unsubscribe", "bounce", "complaint", "manual"]),
+        type=click.Choice(["unsubscribe", "bounce", "complaint", "invalid", "manual"]),
         default=default,
         show_default=True,
         help="Why the address is suppressed.",
@@ -451,7 +491,7 @@ def suppress() -> None:
 @pass_state
 def suppress_add(state: State, addresses: tuple[str, ...], reason: str) -> None:
     """Never mail ADDRESSES again (any issue)."""
-    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason)
+    _suppress(state, ((f"argument {i}", a) for i, a in enumerate(addresses, 1)), reason, "manual")
 
 
 @suppress.command("import")
@@ -462,31 +502,83 @@ def suppress_import(state: State, file: Path, reason: str) -> None:
     """Suppress every address in FILE (a CSV with an email column, or one address a line)."""
     from newsletter.send.suppression import file_addresses
 
-    _suppress(state, file_addresses(file), reason)
+    _suppress(state, file_addresses(file), reason, "import")
 
 
 @suppress.command("list")
+@format_option(
+    "text: address, reason, source, time (UTC) and list, tab-separated; json: one object a line."
+)
 @pass_state
-def suppress_list(state: State) -> None:
-    """Print the suppressed addresses with their reasons."""
+def suppress_list(state: State, fmt: str) -> None:
+    """Print the suppressed addresses with their reason, source, time and list."""
+    import datetime as dt
+
     from newsletter.send import suppression
     from newsletter.state import open_store
 
     store = open_store(state.workspace())
     try:
-        for address, reason in suppression.entries(store):
-            click.echo(f"{address}\t{reason}")
+        for entry in suppression.entries(store):
+            when = dt.datetime.fromtimestamp(entry.added, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            if fmt == "json":
+                data = {"address": entry.address, "reason": entry.reason, "source": entry.source}
+                click.echo(json.dumps({**data, "time": when, "list": entry.list}))
+            else:
+                row = (entry.address, entry.reason, entry.source, when, entry.list or "-")
+                click.echo("\t".join(row))
     finally:
         store.close()
 
 
-def _suppress(state: State, addresses, reason: str) -> None:
+@suppress.command("sync")
+@click.option(
+    "--provider",
+    type=click.Choice([n for n in PROVIDERS if n not in ("outbox", "smtp")]),
+    help="Sync this provider instead of delivery.provider.",
+)
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Read from this date (UTC) instead of where the last sync stopped.",
+)
+@pass_state
+def suppress_sync(state: State, provider: str | None, since) -> None:
+    """Pull bounces, complaints and unsubscribes from the provider into the suppression list."""
+    import datetime as dt
+
+    from newsletter.loader import load_series
+    from newsletter.send.job import make_provider
+    from newsletter.send.sync import can_sync, describe, sync
+    from newsletter.state import open_store
+
+    workspace = state.workspace()
+    series, source = load_series(workspace)
+    if series is None:
+        ui.show_diagnostics(source.diagnostics)
+        sys.exit(1)
+    chosen = make_provider(workspace, series, None, provider)
+    if not can_sync(chosen):
+        raise click.UsageError(
+            f"{chosen.name} keeps no suppression list to sync; name one with --provider"
+        )
+    start = since.replace(tzinfo=dt.UTC).timestamp() if since else None
+    store = open_store(workspace)
+    try:
+        report = sync(store, chosen, start)
+    finally:
+        store.close()
+        chosen.close()
+    ui.show_note(describe(report))
+
+
+def _suppress(state: State, addresses, reason: str, source: str) -> None:
     from newsletter.send import suppression
     from newsletter.state import open_store
 
     store = open_store(state.workspace())
     try:
-        result = suppression.add(store, addresses, reason)
+        result = suppression.add(store, addresses, reason, source)
     finally:
         store.close()
     for where, why in result.invalid:

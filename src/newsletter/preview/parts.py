@@ -91,9 +91,9 @@ class Renderer(Protocol):
 def render_parts(workspace: Workspace, slug: str) -> Parts:
     """Render an issue with the real renderers (email, text, print, PDF)."""
     from newsletter.loader import require_issue
-    from newsletter.render.email import size_diagnostics
     from newsletter.render.message import render_message
     from newsletter.render.mime import sample
+    from newsletter.render.size import size_diagnostics
 
     series, loaded, diagnostics = require_issue(workspace, slug)
     message = render_message(workspace, series, loaded)  # RenderError over Gmail's limit

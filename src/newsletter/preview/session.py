@@ -19,7 +19,7 @@ from typing import Any
 
 from newsletter.errors import Diagnostic, NewsletterError, display_path
 from newsletter.preview.parts import Parts, Renderer, render_parts
-from newsletter.render.email import SIZE_LIMIT, SIZE_WARNING
+from newsletter.render.size import SIZE_LIMIT, SIZE_WARNING
 from newsletter.workspace import Workspace
 
 Event = dict[str, Any]

@@ -16,7 +16,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-from newsletter.errors import Diagnostic, RenderError, Severity
+from newsletter.errors import RenderError
 from newsletter.render import colors
 from newsletter.render.message import token
 from newsletter.render.prose import to_html
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 TEMPLATE = "email.mjml.j2"
 CONTENT_WIDTH = 552  # 600 px body less 24 px padding each side
-SIZE_WARNING = 90 * 1024
-SIZE_LIMIT = 102 * 1024  # Gmail clips a message whose HTML is larger ("[Message clipped]")
 
 MONTHS = (
     *("January", "February", "March", "April", "May", "June"),
@@ -209,22 +207,3 @@ def render_email_html(
     """Return the issue's email HTML, per-recipient tokens left in."""
     mjml, css = split_inline_styles(render_mjml(workspace, series, loaded, urls, web=web))
     return inline_css(compile_mjml(mjml), css)
-
-
-def size_diagnostics(html: str, loaded: LoadedIssue) -> list[Diagnostic]:
-    """Warn when the HTML nears Gmail's clipping size; an error once it is over it."""
-    size = len(html.encode("utf-8"))
-    if size <= SIZE_WARNING:
-        return []
-    over = size > SIZE_LIMIT
-    limit = SIZE_LIMIT if over else SIZE_WARNING
-    message = (
-        f"email HTML is {size / 1024:.1f} KB, over {limit // 1024} KB: "
-        + ("Gmail clips it" if over else f"Gmail clips it above {SIZE_LIMIT // 1024} KB")
-        + "; shorten the issue or split it"
-    )
-    return [
-        Diagnostic(
-            loaded.source.path, 1, 1, message, "", Severity.ERROR if over else Severity.WARNING
-        )
-    ]

@@ -24,14 +24,11 @@ if TYPE_CHECKING:
     from newsletter.model import Series
     from newsletter.workspace import Workspace
 
-TOKEN = re.compile(r"%%([a-z][a-z0-9_]*)%%")
-RECIPIENT_FIELDS = ("email", "name", "first_name", "last_name", "unsubscribe_url")
+from newsletter.merge import BUILTINS as RECIPIENT_FIELDS
+from newsletter.merge import TOKEN, fill, names, token
+
+__all__ = ["RECIPIENT_FIELDS", "TOKEN", "fill", "token"]
 _SPECIALS = re.compile(r'[()<>\[\]:;@\\,."]')
-
-
-def token(name: str) -> str:
-    """Return the placeholder for a per-recipient field, e.g. %%unsubscribe_url%%."""
-    return f"%%{name}%%"
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class RenderedMessage:
     def fields(self) -> set[str]:
         """Return the names of the tokens used anywhere in the message."""
         parts = [self.subject, self.html, self.text, *self.headers.values()]
-        return {name for part in parts for name in TOKEN.findall(part)}
+        return {name for part in parts for name in names(part)}
 
 
 @dataclass(frozen=True)
@@ -63,16 +60,6 @@ class PersonalMessage:
     html: str
     text: str
     headers: dict[str, str]
-
-
-def fill(template: str, values: Mapping[str, str], escape=None) -> str:
-    """Replace every token in template by its value (missing fields become empty)."""
-
-    def value(match: re.Match) -> str:
-        raw = str(values.get(match.group(1), "") or "")
-        return escape(raw) if escape else raw
-
-    return TOKEN.sub(value, template)
 
 
 def _one_line(text: str) -> str:
@@ -139,7 +126,8 @@ def render_message(workspace: Workspace, series: Series, loaded: LoadedIssue) ->
     Raises RenderError when the HTML is over Gmail's clipping size.
     """
     from newsletter.errors import RenderError
-    from newsletter.render.email import render_email_html, size_diagnostics
+    from newsletter.render.email import render_email_html
+    from newsletter.render.size import size_diagnostics
     from newsletter.render.text import render_text
 
     html_part = render_email_html(workspace, series, loaded)

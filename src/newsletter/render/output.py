@@ -43,8 +43,8 @@ class RenderJob:
     @property
     def message(self) -> RenderedMessage:
         """Return the issue's email, tokens left in."""
-        from newsletter.render.email import size_diagnostics
         from newsletter.render.message import render_message
+        from newsletter.render.size import size_diagnostics
 
         def make() -> RenderedMessage:
             message = render_message(self.workspace, self.series, self.loaded)

@@ -41,20 +41,27 @@ def list_id(series: Series) -> str:
 def make_provider(
     workspace: Workspace,
     series: Series,
-    message: RenderedMessage,
+    message: RenderedMessage | None,
     name: str | None = None,
     rate: float | None = None,
     dry_run: bool = False,
     **options,
 ) -> Provider:
-    """Return the provider named (or configured), settings overridden from the command line."""
+    """Return the provider named (or configured), settings overridden from the command line.
+
+    message: None for a provider that only reads (suppress sync).
+    """
     settings = series.delivery
     updates = {"provider": name or settings.provider}
     if rate is not None:
         updates["rate"] = rate
     settings = settings.model_copy(update=updates)
     cls = providers.get(settings.provider)
-    if settings.provider == "outbox":
+    if settings.unsubscribe == "provider" and message is not None:
+        from newsletter.send.hosted import hosted_message
+
+        message = hosted_message(message, cls, settings)
+    if settings.provider == "outbox" and message is not None:
         options.setdefault("folder", workspace.root / "outbox" / message.slug)
     provider = cls(message, settings, need_credentials=not dry_run, **options)
     provider.check_credentials()
@@ -77,7 +84,10 @@ def personalizer(
     if "unsubscribe_url" not in message.fields():
         return recipient
     links = unsubscribe.from_environment(
-        series.base_url, list_id(series), ephemeral_ok=provider.name == "outbox"
+        series.base_url,
+        list_id(series),
+        ephemeral_ok=provider.name == "outbox",
+        url=series.delivery.unsubscribe_url,
     )
     links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
 
@@ -114,7 +124,8 @@ class SendJob:
         self.strict, self.dry_run = strict, dry_run
         self.resend_unknown, self.retry_failed = resend_unknown, retry_failed
         self.options = options or Options(rate=provider.rate)
-        self.values = personalizer(series, message, provider)
+        # The provider's message: with unsubscribe: provider it has the provider's link.
+        self.values = personalizer(series, provider.message, provider)
         self.store: Store | None = None
         self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
@@ -124,6 +135,7 @@ class SendJob:
         self.lookup: Lookup | None = None  # what the provider has of an issue new to the ledger
         self.reconciliation = Reconciliation()
         self.note = note or (lambda text: None)
+        self.synced = None  # the provider's suppressions synced before planning (cli)
 
     def plan(self) -> ledger_db.Plan:
         """Lock the issue, recover from a crash, record the list; report its problems.
@@ -287,6 +299,7 @@ def send_test(
     progress: Callable[[int, Report], None] | None = None,
 ) -> Report:
     """Send the issue, subject marked [TEST], to the given addresses only (no ledger)."""
+    message = provider.message  # with unsubscribe: provider, the provider's link is in it
     message = dataclasses.replace(message, subject=f"[TEST] {message.subject}")
     provider.message = message
     values = personalizer(series, message, provider)

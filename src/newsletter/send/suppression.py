@@ -2,7 +2,11 @@
 
 It lives in the state store next to the ledger (newsletter.state), keyed
 case-insensitively, and applies to every issue: planning a send marks listed recipients
-suppressed. Every process that opens the same state URL shares it.
+suppressed. Every process that opens the same state URL shares it. Each entry says why
+(reason), where it came from (source: `one-click` or `link` from `newsletter serve`, a
+provider's name from `suppress sync`, `manual` or `import` from the command line), when
+(the provider's own time where it has one) and for which list. The first entry of an
+address wins: repeating an unsubscribe, or syncing it again, changes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +21,18 @@ from newsletter.send.subscribers import check_address, read_rows
 from newsletter.state import Store
 from newsletter.state.base import chunks
 
-REASONS = ("unsubscribe", "bounce", "complaint", "manual")
+REASONS = ("unsubscribe", "bounce", "complaint", "invalid", "manual")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One suppressed address, as `suppress list` shows it."""
+
+    address: str
+    reason: str
+    source: str
+    added: float
+    list: str | None
 
 
 @dataclass
@@ -29,10 +44,20 @@ class Added:
     invalid: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
 
-def add(store: Store, addresses: Iterable[tuple[str, str]], reason: str) -> Added:
-    """Suppress (where, address) pairs; where names the source for messages (file:line)."""
+def _check_reason(reason: str) -> None:
     if reason not in REASONS:
         raise SendError(f"unknown reason '{reason}' (one of: {', '.join(REASONS)})")
+
+
+def add(
+    store: Store,
+    addresses: Iterable[tuple[str, str]],
+    reason: str,
+    source: str = "manual",
+    list_id: str | None = None,
+) -> Added:
+    """Suppress (where, address) pairs; where names the source for messages (file:line)."""
+    _check_reason(reason)
     result, now = Added(), time.time()
     store.begin()
     try:
@@ -43,7 +68,7 @@ def add(store: Store, addresses: Iterable[tuple[str, str]], reason: str) -> Adde
                 if email is None:
                     result.invalid.append((where, f"'{address}': {why}"))
                     continue
-                rows.append((email.lower(), email, reason, now))
+                rows.append((email.lower(), email, reason, now, source, list_id))
             new = store.suppress(rows)
             result.added += new
             result.known += len(rows) - new
@@ -76,6 +101,39 @@ def file_addresses(path: Path) -> Iterator[tuple[str, str]]:
         yield f"{shown}:{row.line}", row.address
 
 
-def entries(store: Store) -> Iterator[tuple[str, str]]:
-    """Yield (address, reason) of every suppressed address, sorted."""
-    yield from store.suppressions()
+def record(store: Store, email: str, reason: str, source: str, list_id: str | None) -> bool:
+    """Suppress one checked address, on disk before returning; return True if it is new."""
+    _check_reason(reason)
+    row = (email.lower(), email, reason, time.time(), source, list_id)
+    return store.suppress([row], durable=True) == 1
+
+
+def record_many(
+    store: Store, found: Iterable[tuple[str, str, float]], source: str
+) -> dict[str, int]:
+    """Suppress (address, reason, time) triples from a provider; return new ones by reason."""
+    by_reason: dict[str, list[tuple]] = {}
+    for address, reason, when in found:
+        _check_reason(reason)
+        email, _ = check_address(address.strip())
+        if email is None:  # a provider may hold addresses we would never send to
+            continue
+        by_reason.setdefault(reason, []).append((email.lower(), email, reason, when, source, None))
+    new: dict[str, int] = {}
+    store.begin()
+    try:
+        for reason, rows in by_reason.items():
+            added = sum(store.suppress(part) for part in chunks(rows, 1000))
+            if added:
+                new[reason] = added
+        store.commit()
+    except BaseException:
+        store.rollback()
+        raise
+    return new
+
+
+def entries(store: Store) -> Iterator[Entry]:
+    """Yield every suppressed address, sorted."""
+    for row in store.suppressions():
+        yield Entry(*row)

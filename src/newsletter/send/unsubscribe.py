@@ -1,8 +1,9 @@
 """Per-recipient unsubscribe links: the address plus an HMAC-SHA256 token over it.
 
 The secret comes only from the environment (NEWSLETTER_UNSUBSCRIBE_SECRET), so whoever
-handles the link (a form on the archive site, a small function) can verify it with the same
-secret and no database; links cannot be forged for other addresses.
+handles the link (`newsletter serve`, see newsletter.serve) can verify it with the same
+secret and no database; links cannot be forged for other addresses. Links point at
+`delivery.unsubscribe_url`, by default `<base_url>unsubscribe/`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from urllib.parse import quote_plus, urlencode, urljoin
 from newsletter.errors import SendError
 
 SECRET_ENV = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+# The address `newsletter send` probes the unsubscribe URL with (see send/preflight.py).
+PROBE_ADDRESS = "unsubscribe-probe@newsletter.invalid"
 PATH = "unsubscribe/"
 _PLAIN = re.compile(r"[A-Za-z0-9_.~@-]+")  # quote_plus() leaves all but @ as they are
 
@@ -30,15 +33,22 @@ def sign(secret: str, list_id: str, email: str) -> str:
 
 
 def verify(secret: str, list_id: str, email: str, token: str) -> bool:
-    """Return True if token was signed for this address and list."""
-    return hmac.compare_digest(sign(secret, list_id, email), token)
+    """Return True if token was signed for this address and list (in constant time)."""
+    return hmac.compare_digest(sign(secret, list_id, email).encode(), token.encode())
+
+
+def endpoint(base_url: str | None, unsubscribe_url: str | None = None) -> str | None:
+    """Return where unsubscribe links point: unsubscribe_url, else <base_url>unsubscribe/."""
+    if unsubscribe_url:
+        return unsubscribe_url
+    return urljoin(base_url, PATH) if base_url else None
 
 
 class Unsubscribe:
-    """Build unsubscribe URLs under the series base_url."""
+    """Build unsubscribe URLs at delivery.unsubscribe_url (default <base_url>unsubscribe/)."""
 
-    def __init__(self, base_url: str | None, list_id: str, secret: str):
-        self.base = urljoin(base_url, PATH) if base_url else None
+    def __init__(self, base_url: str | None, list_id: str, secret: str, url: str | None = None):
+        self.base = endpoint(base_url, url)
         self.list_id = list_id
         self._secret = secret
         # What urlencode() gives for list= and the keys, built once: a send makes one URL
@@ -52,15 +62,18 @@ class Unsubscribe:
         """Return the signed unsubscribe URL of one address."""
         if self.base is None:
             raise SendError(
-                "the message has %%unsubscribe_url%% but newsletter.yaml has no base_url: "
-                "set base_url to where the archive (and its unsubscribe page) is published"
+                "the message has %%unsubscribe_url%% but newsletter.yaml has neither "
+                "delivery.unsubscribe_url nor base_url: set delivery.unsubscribe_url to where "
+                "'newsletter serve' is published"
             )
         token = sign(self._secret, self.list_id, email)  # base64url: nothing to quote
         quoted = email.replace("@", "%40") if _PLAIN.fullmatch(email) else quote_plus(email)
         return f"{self._start}{quoted}&token={token}"
 
 
-def from_environment(base_url: str | None, list_id: str, *, ephemeral_ok: bool) -> Unsubscribe:
+def from_environment(
+    base_url: str | None, list_id: str, *, ephemeral_ok: bool, url: str | None = None
+) -> Unsubscribe:
     """Return the URL builder with the secret from the environment.
 
     ephemeral_ok: the local outbox may use a throwaway secret (its links are for looking at).
@@ -74,4 +87,4 @@ def from_environment(base_url: str | None, list_id: str, *, ephemeral_ok: bool) 
                 f'{SECRET_ENV}="$(python -c "import secrets; print(secrets.token_urlsafe(32))")")'
             )
         secret = secrets.token_urlsafe(32)
-    return Unsubscribe(base_url, list_id, secret)
+    return Unsubscribe(base_url, list_id, secret, url)

@@ -126,12 +126,24 @@ class Store(ABC):
         """Return which of the keys are suppressed."""
 
     @abstractmethod
-    def suppress(self, rows: Sequence[tuple[str, str, str, float]]) -> int:
-        """Add (key, address, reason, added) rows unless listed; return how many were new."""
+    def suppress(self, rows: Sequence[tuple], durable: bool = False) -> int:
+        """Add (key, address, reason, added, source, list) rows unless listed; return new ones.
+
+        durable=True: in a committed transaction of its own that survives even the machine
+        dying (a reader's unsubscribe, answered 200 only after it).
+        """
 
     @abstractmethod
-    def suppressions(self) -> Iterator[tuple[str, str]]:
-        """Yield (address, reason) of every suppressed address, by key."""
+    def suppressions(self) -> Iterator[tuple]:
+        """Yield (address, reason, source, added, list) of every suppressed address, by key."""
+
+    @abstractmethod
+    def sync_cursor(self, provider: str) -> float | None:
+        """Return the provider time the last suppression sync of provider reached."""
+
+    @abstractmethod
+    def set_sync_cursor(self, provider: str, reached: float, now: float) -> None:
+        """Remember (committed) how far the suppression sync of provider got."""
 
     # -- schema ---------------------------------------------------------------------
     @abstractmethod

@@ -37,6 +37,18 @@ SQLITE: dict[int, tuple[str, ...]] = {
             added   REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Suppressions say where they came from and for which list (`newsletter serve`,
+    # `suppress sync`); old rows get source 'unknown'. Sync cursors: how far each
+    # provider's sync got, in the provider's time (epoch seconds).
+    2: (
+        "ALTER TABLE suppression ADD COLUMN source TEXT NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE suppression ADD COLUMN list TEXT",
+        """CREATE TABLE IF NOT EXISTS sync_cursor (
+            provider TEXT PRIMARY KEY,
+            cursor   REAL NOT NULL,
+            updated  REAL NOT NULL
+        ) WITHOUT ROWID""",
+    ),
 }
 
 POSTGRESQL: dict[int, tuple[str, ...]] = {
@@ -60,6 +72,15 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             address TEXT NOT NULL,
             reason  TEXT NOT NULL,
             added   DOUBLE PRECISION NOT NULL
+        )""",
+    ),
+    2: (
+        "ALTER TABLE suppression ADD COLUMN IF NOT EXISTS source TEXT NOT NULL DEFAULT 'unknown'",
+        "ALTER TABLE suppression ADD COLUMN IF NOT EXISTS list TEXT",
+        """CREATE TABLE IF NOT EXISTS sync_cursor (
+            provider TEXT PRIMARY KEY,
+            cursor   DOUBLE PRECISION NOT NULL,
+            updated  DOUBLE PRECISION NOT NULL
         )""",
     ),
 }

@@ -208,16 +208,46 @@ class SqliteStore(Store):
         )
         return {key for (key,) in found}
 
-    def suppress(self, rows: Sequence[tuple[str, str, str, float]]) -> int:
-        before = self.db.total_changes
-        self.db.executemany(
-            "INSERT OR IGNORE INTO suppression (key, address, reason, added) VALUES (?, ?, ?, ?)",
-            rows,
+    def suppress(self, rows: Sequence[tuple], durable: bool = False) -> int:
+        sql = (
+            "INSERT OR IGNORE INTO suppression (key, address, reason, added, source, list)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
         )
+        before = self.db.total_changes
+        if not durable:
+            self.db.executemany(sql, rows)
+            return self.db.total_changes - before
+        self.db.execute("PRAGMA synchronous=FULL")  # outside a transaction, as update()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany(sql, rows)
+                self.commit()
+            except BaseException:
+                self.rollback()
+                raise
+        finally:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         return self.db.total_changes - before
 
-    def suppressions(self) -> Iterator[tuple[str, str]]:
-        yield from self.db.execute("SELECT address, reason FROM suppression ORDER BY key")
+    def suppressions(self) -> Iterator[tuple]:
+        yield from self.db.execute(
+            "SELECT address, reason, source, added, list FROM suppression ORDER BY key"
+        )
+
+    def sync_cursor(self, provider: str) -> float | None:
+        row = self.db.execute(
+            "SELECT cursor FROM sync_cursor WHERE provider = ?", (provider,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def set_sync_cursor(self, provider: str, reached: float, now: float) -> None:
+        self.db.execute(
+            "INSERT INTO sync_cursor (provider, cursor, updated) VALUES (?, ?, ?)"
+            " ON CONFLICT (provider) DO UPDATE SET cursor = excluded.cursor,"
+            " updated = excluded.updated",
+            (provider, reached, now),
+        )
 
     # -- schema ---------------------------------------------------------------------
     def _lock_schema(self) -> None:

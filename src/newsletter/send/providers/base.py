@@ -12,9 +12,11 @@ ProviderError
  ├── Fatal        bad credentials or settings: stop the whole run, nothing was sent
  └── Unsearchable the provider cannot tell which messages it has (no search API, no access)
 
-A provider that can be asked which messages it accepted (`searchable`) tags every message
-with its issue and batch (`ISSUE_KEY`, `BATCH_KEY`) and implements `search`; the paging,
-retries, rate limit and time bound of those reads are shared here (`SearchBudget`, `read`).
+A provider that keeps a suppression list implements `sync` (`newsletter suppress sync`):
+it yields what the provider suppressed, read with `fetch`, which paces, retries and
+honours rate limits as sends do. A provider that can be asked which messages it accepted
+(`searchable`) tags every message with its issue and batch (`ISSUE_KEY`, `BATCH_KEY`) and
+implements `search`, read the same way within a time bound (`SearchBudget`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import urlencode
 
 from newsletter.errors import SendError
+from newsletter.merge import keys as token_names
+from newsletter.merge import retoken
 from newsletter.model import Delivery
-from newsletter.render.message import TOKEN, PersonalMessage, RenderedMessage, personalize
+from newsletter.render.message import PersonalMessage, RenderedMessage, personalize
+
+__all__ = ["retoken", "token_names"]
 from newsletter.send.providers.jsonbody import JsonArray, JsonPart, JsonTemplate, dumps
 from newsletter.send.subscribers import Recipient
 
@@ -69,6 +76,15 @@ class Outcome:
     ok: bool
     message_id: str | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    """An address the provider suppressed: our reason word, and the provider's time."""
+
+    address: str
+    reason: str  # unsubscribe, bounce, complaint, invalid or manual
+    when: float  # epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,16 +166,6 @@ def recipient_mailbox(recipient: Recipient) -> str:
     return mailbox(_one_line(recipient.name), recipient.email)
 
 
-def retoken(template: str, placeholder: Callable[[str], str]) -> str:
-    """Rewrite our %%field%% tokens into a provider's own placeholder syntax."""
-    return TOKEN.sub(lambda m: placeholder(m.group(1)), template)
-
-
-def token_names(template: str) -> set[str]:
-    """Return the names of the tokens used in a template."""
-    return set(TOKEN.findall(template))
-
-
 def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Return the seconds a provider asks us to wait (Retry-After or rate-limit reset)."""
     now = time.time() if now is None else now
@@ -225,6 +231,10 @@ class Provider:
     default_settle: ClassVar[float] = 60.0
     # Why unknown recipients cannot be settled by asking (for reports), when not searchable.
     unsearchable_reason: ClassVar[str] = "offers no search of the messages it accepted"
+    # delivery.unsubscribe: provider (see send/hosted.py): the placeholder the provider
+    # fills with its own unsubscribe link, or None and why it cannot host one.
+    hosted_unsubscribe: ClassVar[str | None] = None
+    hosted_refusal: ClassVar[str] = "this provider hosts no unsubscribe link"
 
     def __init__(
         self,
@@ -266,6 +276,15 @@ class Provider:
                 "only from the environment, never from files)"
             )
         return value
+
+    @classmethod
+    def check_hosted(cls, settings: Delivery) -> None:
+        """Fail naming the setting that provider-hosted unsubscribe needs, if one is missing."""
+
+    @property
+    def hosted(self) -> bool:
+        """Return True when the provider hosts the unsubscribe (delivery.unsubscribe)."""
+        return self.settings.unsubscribe == "provider"
 
     def check_credentials(self) -> None:
         """Fail early, naming the environment variable, when a credential is missing."""
@@ -334,6 +353,12 @@ class Provider:
         """Build the payload of a batch (once; retries send the same payload)."""
         raise NotImplementedError
 
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        """Yield the addresses the provider suppressed (since epoch seconds, where it can)."""
+        raise SendError(
+            f"{self.name} keeps no suppression list to sync: use 'newsletter suppress import'"
+        )
+
     def size(self, payload: Any) -> int:
         """Return the payload's size in bytes, for --dry-run."""
         return len(payload) if isinstance(payload, bytes | str) else 0
@@ -359,6 +384,7 @@ class HttpCall:
     url: str
     body: bytes | JsonArray
     headers: dict[str, str] = field(default_factory=dict)
+    method: str = "POST"
 
     @property
     def content(self) -> bytes:
@@ -376,6 +402,7 @@ class HttpProvider(Provider):
         super().__init__(*args, **kwargs)
         self._client = client  # injected in tests (event hooks, transports)
         self._own_client = client is None
+        self._limiter = None  # paces fetch(); sends are paced by the engine
 
     @property
     def base(self) -> str:
@@ -493,54 +520,70 @@ class HttpProvider(Provider):
         """Return one outcome per recipient of an accepted batch."""
         raise NotImplementedError
 
+    def fetch(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        attempts: int = 6,
+        budget: SearchBudget | None = None,
+    ) -> Any:
+        """GET JSON, paced by the provider's rate limit; retried with backoff (reads change
+        nothing), honouring Retry-After and rate-limit headers as sends do.
+
+        budget: the pacing (the send's own limiter), attempts and deadline of a search.
+        """
+        import httpx
+
+        from newsletter.send.engine import RateLimiter, backoff  # lazy: the engine imports us
+
+        if params:
+            url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+        if self._limiter is None:
+            self._limiter = RateLimiter(self.rate)
+        limiter = (budget.limiter if budget else None) or self._limiter
+        attempts = budget.max_attempts if budget else attempts
+        for attempt in range(1, attempts + 1):
+            timeout = self.timeout
+            if budget is not None:
+                timeout = min(timeout, budget.deadline - time.monotonic())
+                if timeout <= 0:
+                    raise Retryable(self.name, "the search ran out of time")
+                budget.calls += 1
+            limiter.acquire()
+            call = HttpCall(url, b"", method="GET")
+            headers = {"Accept": "application/json", **self.authorize(call)}
+            try:
+                return self.check(self.client.get(url, headers=headers, timeout=timeout)).json()
+            except httpx.TransportError as exc:
+                error = Retryable(self.name, f"cannot read {url}: {exc!r}")
+            except Retryable as exc:
+                error = exc
+            except ValueError as exc:
+                raise Rejected(self.name, f"unreadable answer from {url}: {exc}") from None
+            if attempt == attempts:
+                raise error
+            if error.retry_after:
+                limiter.pause(error.retry_after)
+            else:
+                time.sleep(backoff(attempt, 0.5, 30.0))
+        raise AssertionError("unreachable")
+
     def close(self) -> None:
         if self._client is not None and self._own_client:
             self._client.close()
             self._client = None
 
     # -- reading: the search of accepted messages ---------------------------------------
-    def read(self, url: str, params, budget: SearchBudget) -> Any:
-        """GET JSON, paced by the send path's limiter, retried, within the budget's deadline.
-
-        Reads change nothing at the provider, so every transient error is retried (unlike a
-        batch); 401, 403 and 404 mean this account cannot search (Unsearchable).
-        """
-        import httpx
-
-        from newsletter.send.engine import backoff  # lazy: the engine imports this module
-
-        attempt = 0
-        while True:
-            if time.monotonic() >= budget.deadline:
-                raise Retryable(self.name, "the search ran out of time")
-            if budget.limiter is not None:
-                budget.limiter.acquire()
-            budget.calls += 1
-            headers = {"Accept": "application/json", **self.authorize(HttpCall(url, b""))}
-            try:
-                left = max(0.1, budget.deadline - time.monotonic())
-                response = self.client.get(
-                    url, params=params, headers=headers, timeout=min(self.timeout, left)
-                )
-                if response.status_code in (401, 403, 404):
-                    raise Unsearchable(
-                        self.name,
-                        f"{self.error_reason(response)} (this account cannot search sent messages)",
-                        response.status_code,
-                    )
-                return self.check(response).json()
-            except httpx.TransportError as exc:
-                error = Retryable(self.name, f"search failed: {exc!r}")
-            except Retryable as exc:
-                error = exc
-            except ValueError as exc:
-                raise Retryable(self.name, f"unreadable search answer: {exc}") from None
-            attempt += 1
-            if attempt >= budget.max_attempts:
-                raise error
-            if error.retry_after and budget.limiter is not None:
-                budget.limiter.pause(error.retry_after)
-            else:
-                time.sleep(
-                    error.retry_after or backoff(attempt, budget.backoff_base, budget.backoff_cap)
-                )
+    def read(self, url: str, params: Mapping[str, Any], budget: SearchBudget) -> Any:
+        """GET JSON within a search's budget; 401, 403 and 404 mean it cannot search."""
+        try:
+            return self.fetch(url, params, budget=budget)
+        except (Fatal, Rejected) as exc:
+            if exc.status in (401, 403, 404):
+                words = exc.reason.removesuffix(f" (check {', '.join(self.credentials)})")
+                raise Unsearchable(
+                    self.name,
+                    f"{words} (this account cannot search sent messages)",
+                    exc.status,
+                ) from None
+            raise

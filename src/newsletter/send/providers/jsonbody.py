@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from json.encoder import encode_basestring  # the C encoder: '"..."', non-ASCII kept
 from typing import Any
 
-from newsletter.render.message import TOKEN
+from newsletter.merge import TOKEN, lookup
 
 Escape = Callable[[str], str] | None
 
@@ -83,7 +83,7 @@ class JsonTemplate:
             piece = seen.get(slot)
             if piece is None:
                 key, escape = slot
-                raw = str(values.get(key, "") or "")
+                raw = lookup(values, key)
                 text = encode_basestring(escape(raw) if escape else raw)
                 piece = seen[slot] = text[1:-1].encode()
             filled.append(piece)

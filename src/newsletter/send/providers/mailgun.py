@@ -11,16 +11,21 @@ up to 300 a page, paged by following `paging.next` until an empty page) says whi
 recipients it accepted. Mailgun's "event polling" guide trusts a page only once its events
 are half an hour old: that is the default settle delay.
 Bases: https://api.mailgun.net (US), https://api.eu.mailgun.net (EU).
+Suppressions: the domain's bounces, unsubscribes and complaints, each paged by following
+`paging.next` until a page is empty. The lists are alphabetical, not by time, so a sync
+reads them whole and keeps what is newer than the last one.
 """
 
 from __future__ import annotations
 
+import email.utils
 import html
 import json
 import time
 from collections.abc import Iterator
 
 from newsletter.errors import SendError
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     BATCH_KEY,
     ISSUE_KEY,
@@ -31,15 +36,18 @@ from newsletter.send.providers.base import (
     Outcome,
     ProviderError,
     SearchBudget,
+    Suppressed,
     mailbox,
     retoken,
     token_names,
 )
 
-PAGE = 300  # "The number of entries to return (300 max)"
+EVENTS_PAGE = 300  # events: "The number of entries to return (300 max)"
 KEPT = 30 * 86400  # events are kept up to 30 days (paid plans)
 
 BASES = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
+LISTS = (("bounces", "bounce"), ("unsubscribes", "unsubscribe"), ("complaints", "complaint"))
+PAGE = 1000  # "Maximum number of records to return (optional, default: 100, max: 1000)"
 
 
 def _var(field: str, variant: str = "") -> str:
@@ -57,6 +65,9 @@ class MailgunProvider(HttpProvider):
     credentials = ("MAILGUN_API_KEY",)
     searchable = True
     default_settle = 1800.0  # "older than the threshold age (e.g. half an hour)"
+    # Filled when the domain's unsubscribe tracking is on; Mailgun then adds the
+    # List-Unsubscribe headers and keeps the unsubscribes list that sync reads.
+    hosted_unsubscribe = "%unsubscribe_url%"
 
     @property
     def default_base(self) -> str:  # type: ignore[override]
@@ -83,9 +94,9 @@ class MailgunProvider(HttpProvider):
         variables = {}
         for recipient in batch.recipients:
             values = {f: str(v or "") for f, v in recipient.values.items()}
-            mine = {f: values.get(f, "") for f in text_fields}
-            mine.update({f"{f}__html": html.escape(values.get(f, "")) for f in html_fields})
-            mine.update({f"{f}__line": _one_line(values.get(f, "")) for f in line_fields})
+            mine = {f: lookup(values, f) for f in text_fields}
+            mine.update({f"{f}__html": html.escape(lookup(values, f)) for f in html_fields})
+            mine.update({f"{f}__line": _one_line(lookup(values, f)) for f in line_fields})
             variables[recipient.email] = mine
         fields: list[tuple[str, str]] = [
             ("from", mailbox(message.from_name, message.from_email)),
@@ -99,6 +110,7 @@ class MailgunProvider(HttpProvider):
         ]
         if message.reply_to:
             fields.append(("h:Reply-To", message.reply_to))
+        fields.extend(self.tracking_fields())
         for name, value in message.headers.items():
             # Mailgun documents %recipient.x% for subject and bodies; headers: see README.
             fields.append((f"h:{name}", retoken(value, lambda f: _var(f, "line"))))
@@ -108,6 +120,16 @@ class MailgunProvider(HttpProvider):
             body,
             {"Content-Type": "application/x-www-form-urlencoded"},
         )
+
+    def tracking_fields(self) -> list[tuple[str, str]]:
+        """Return the o:tracking options: off unless delivery.tracking asks (never the domain's)."""
+        tracking = self.settings.tracking
+        opens, clicks = "opens" in tracking, "clicks" in tracking
+        return [
+            ("o:tracking", "yes" if opens or clicks else "no"),
+            ("o:tracking-clicks", "yes" if clicks else "no"),
+            ("o:tracking-opens", "yes" if opens else "no"),
+        ]
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
         import base64
@@ -132,7 +154,7 @@ class MailgunProvider(HttpProvider):
             "user-variables": json.dumps(wanted, separators=(",", ":")),
             "begin": f"{begin:.0f}",
             "ascending": "yes",
-            "limit": PAGE,
+            "limit": EVENTS_PAGE,
         }
         while True:
             page = self.read(url, params, budget)
@@ -150,3 +172,22 @@ class MailgunProvider(HttpProvider):
                 return
             if not url.startswith(self.base + "/"):  # the key goes with it: only to Mailgun
                 raise ProviderError(self.name, f"paging.next points elsewhere: {url[:80]}")
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        from urllib.parse import quote
+
+        domain = self.domain
+        for name, reason in LISTS:
+            url, params = f"{self.base}/v3/{quote(domain)}/{name}", {"limit": PAGE}
+            while True:
+                data = self.fetch(url, params)
+                items = data.get("items") or []
+                for item in items:
+                    when = email.utils.parsedate_to_datetime(item["created_at"]).timestamp()
+                    if since is None or when >= since:
+                        yield Suppressed(item["address"], reason, when)
+                following = (data.get("paging") or {}).get("next")
+                # The next page is at the same API: never send our key anywhere else.
+                if not items or not following or not following.startswith(f"{self.base}/"):
+                    break
+                url, params = following, None

@@ -22,6 +22,7 @@ def file_name(address: str) -> str:
 
 class OutboxProvider(Provider):
     name = "outbox"
+    hosted_refusal = "the outbox hosts no unsubscribe link: use unsubscribe: self"
     max_batch = 100
     idempotent = True
 

@@ -6,13 +6,17 @@ ErrorCode (0 = accepted), in the order of the request. Postmark has no idempoten
 so every message carries its issue and batch as Metadata, and the Messages API
 (GET /messages/outbound, https://postmarkapp.com/developer/api/messages-api) says which
 ones it accepted: filtered by metadata_<key> and message stream, up to 500 a page, paged
-with offset (count + offset at most 10,000).
+with offset (count + offset at most 10,000). Suppressions come from the message stream's
+dump (https://postmarkapp.com/developer/api/suppressions-api): one answer, no paging,
+filtered by day.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Iterator
+from urllib.parse import quote
 
 from newsletter.send.providers.base import (
     BATCH_KEY,
@@ -26,12 +30,15 @@ from newsletter.send.providers.base import (
     Outcome,
     ProviderError,
     SearchBudget,
+    Suppressed,
     dumps,
     mailbox,
 )
 
 PAGE = 500  # "Max 500"
 WINDOW = 10_000  # "Count + Offset cannot exceed 10,000 messages"
+# SuppressionReason -> ours; ManualSuppression depends on who made it (see _reason).
+REASONS = {"HardBounce": "bounce", "SpamComplaint": "complaint"}
 
 
 class PostmarkProvider(HttpProvider):
@@ -43,6 +50,9 @@ class PostmarkProvider(HttpProvider):
     searchable = True
     # Postmark documents no indexing delay for its Messages API; a minute is our margin.
     default_settle = 60.0
+    # A Broadcast stream with "Unsubscribe handling" on fills this and adds the
+    # List-Unsubscribe headers (postmarkapp.com/support/article/1136).
+    hosted_unsubscribe = "{{{ pm:unsubscribe }}}"
 
     @functools.cached_property
     def template(self) -> JsonTemplate:
@@ -52,6 +62,9 @@ class PostmarkProvider(HttpProvider):
         if message.reply_to:
             fixed["ReplyTo"] = message.reply_to
         fixed["MessageStream"] = self.settings.message_stream
+        # Off unless delivery.tracking asks: never inherit the server's defaults.
+        fixed["TrackOpens"] = "opens" in self.settings.tracking
+        fixed["TrackLinks"] = "HtmlAndText" if "clicks" in self.settings.tracking else "None"
         item = self.json_message(fixed, ("To", "Subject", "HtmlBody", "TextBody"))
         if parts.headers:
             item.text(',"Headers":[')
@@ -111,3 +124,20 @@ class PostmarkProvider(HttpProvider):
                 raise ProviderError(
                     self.name, f"{total} messages match; its search pages through {WINDOW} only"
                 )
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        stream = quote(self.settings.message_stream, safe="")
+        params = {}
+        if since is not None:  # fromdate is a day (inclusive): re-reading a day is harmless
+            params["fromdate"] = dt.datetime.fromtimestamp(since, dt.UTC).date().isoformat()
+        data = self.fetch(f"{self.base}/message-streams/{stream}/suppressions/dump", params)
+        for row in data.get("Suppressions") or []:
+            when = dt.datetime.fromisoformat(row["CreatedAt"]).timestamp()
+            yield Suppressed(row["EmailAddress"], _reason(row), when)
+
+
+def _reason(row: dict) -> str:
+    """Return our reason: a ManualSuppression by the Recipient is their unsubscribe."""
+    if row.get("SuppressionReason") in REASONS:
+        return REASONS[row["SuppressionReason"]]
+    return "unsubscribe" if row.get("Origin") == "Recipient" else "manual"

@@ -4,11 +4,15 @@ https://resend.com/docs/api-reference/emails/send-batch-emails
 The Idempotency-Key header (kept for 24 hours) makes Resend drop a repeated batch, so a
 batch left in flight by a crash is resent automatically with the same key. The default
 (strict) validation accepts or refuses the whole batch; ids come back in request order.
+Suppressions: contacts whose `unsubscribed` flag is set (GET /contacts, pages of 100
+followed by `after` while `has_more`); the flag carries no time, so a sync reads them all.
 """
 
 from __future__ import annotations
 
 import functools
+import time
+from collections.abc import Iterator
 
 from newsletter.send.providers.base import (
     Batch,
@@ -16,6 +20,7 @@ from newsletter.send.providers.base import (
     HttpProvider,
     JsonTemplate,
     Outcome,
+    Suppressed,
     dumps,
     mailbox,
 )
@@ -29,6 +34,10 @@ class ResendProvider(HttpProvider):
     default_concurrency = 2
     idempotent = True
     credentials = ("RESEND_API_KEY",)
+    hosted_refusal = (
+        "resend hosts unsubscribe links only for broadcasts, not for the batch emails "
+        "newsletter sends: use unsubscribe: self and 'newsletter serve'"
+    )
 
     @functools.cached_property
     def template(self) -> JsonTemplate:
@@ -61,3 +70,15 @@ class ResendProvider(HttpProvider):
         if len(ids) != len(batch.recipients):
             ids = [None] * len(batch.recipients)  # accepted as a whole; ids unreadable
         return [Outcome(r.key, True, mid) for r, mid in zip(batch.recipients, ids, strict=True)]
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        params = {"limit": 100}
+        while True:
+            data = self.fetch(f"{self.base}/contacts", params)
+            contacts = data.get("data") or []
+            for contact in contacts:
+                if contact.get("unsubscribed"):
+                    yield Suppressed(contact["email"], "unsubscribe", time.time())
+            if not contacts or not data.get("has_more"):
+                return
+            params = {"limit": 100, "after": contacts[-1]["id"]}

@@ -9,13 +9,19 @@ whole call; SendGrid has no idempotency keys, so every message carries its issue
 as `custom_args`, and the Email Activity API (GET /v3/messages, an add-on: without it the
 answer is 403 and unknown recipients stay unknown) finds them with the query
 `unique_args['key']="value"`, up to 1000 results and no paging: a batch is never larger.
+Suppressions are read from the global lists (bounces, spam reports, unsubscribes, invalid
+emails: `limit`/`offset` pages of at most 500, `start_time` in epoch seconds) and the
+unsubscribe group's list (addresses only).
 """
 
 from __future__ import annotations
 
 import html
+import time
 from collections.abc import Iterator
 
+from newsletter.errors import SendError
+from newsletter.merge import lookup
 from newsletter.send.providers.base import (
     BATCH_KEY,
     ISSUE_KEY,
@@ -26,11 +32,20 @@ from newsletter.send.providers.base import (
     Outcome,
     ProviderError,
     SearchBudget,
+    Suppressed,
     retoken,
     token_names,
 )
 
 LIMIT = 1000  # "less than or equal to 1000"; the Email Activity API has no paging
+# The global suppression lists and what each means to us.
+LISTS = (
+    ("bounces", "bounce"),
+    ("spam_reports", "complaint"),
+    ("unsubscribes", "unsubscribe"),
+    ("invalid_emails", "invalid"),
+)
+PAGE = 500  # "The maximum page size for this endpoint is 500 items per page."
 
 
 def _tag(field: str, variant: str = "") -> str:
@@ -46,6 +61,16 @@ class SendGridProvider(HttpProvider):
     searchable = True
     # Email Activity is fed from the event pipeline: a few minutes' margin (undocumented).
     default_settle = 300.0
+    # With asm.group_id SendGrid fills this and adds the List-Unsubscribe headers.
+    hosted_unsubscribe = "<%asm_group_unsubscribe_raw_url%>"
+
+    @classmethod
+    def check_hosted(cls, settings) -> None:
+        if settings.asm_group_id is None:
+            raise SendError(
+                "sendgrid: unsubscribe: provider needs delivery.asm_group_id (the id of an "
+                "unsubscribe group, Marketing > Unsubscribe Groups)"
+            )
 
     def prepare(self, batch: Batch) -> HttpCall:
         message = self.message
@@ -60,9 +85,9 @@ class SendGridProvider(HttpProvider):
                 to["name"] = personal.to_name
             item: dict = {"to": [to], "subject": personal.subject}
             values = recipient.values
-            substitutions = {_tag(f): str(values.get(f, "") or "") for f in text_fields}
+            substitutions = {_tag(f): str(lookup(values, f) or "") for f in text_fields}
             substitutions.update(
-                {_tag(f, "html"): html.escape(str(values.get(f, "") or "")) for f in html_fields}
+                {_tag(f, "html"): html.escape(str(lookup(values, f) or "")) for f in html_fields}
             )
             if substitutions:
                 item["substitutions"] = substitutions
@@ -86,6 +111,14 @@ class SendGridProvider(HttpProvider):
         }
         if message.reply_to:
             data["reply_to"] = {"email": message.reply_to}
+        if self.hosted:
+            data["asm"] = {"group_id": self.settings.asm_group_id}
+        tracking = self.settings.tracking  # off unless asked: never the account's defaults
+        clicks = "clicks" in tracking
+        data["tracking_settings"] = {
+            "click_tracking": {"enable": clicks, "enable_text": clicks},
+            "open_tracking": {"enable": "opens" in tracking},
+        }
         return self.json_call(f"{self.base}/v3/mail/send", data)
 
     def authorize(self, call: HttpCall) -> dict[str, str]:
@@ -104,6 +137,24 @@ class SendGridProvider(HttpProvider):
     def parse(self, batch: Batch, response) -> list[Outcome]:
         message_id = response.headers.get("x-message-id")
         return [Outcome(r.key, True, message_id) for r in batch.recipients]
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        for name, reason in LISTS:
+            offset = 0
+            while True:
+                params = {"limit": PAGE, "offset": offset}
+                if since is not None:
+                    params["start_time"] = int(since)
+                rows = self.fetch(f"{self.base}/v3/suppression/{name}", params)
+                for row in rows:
+                    yield Suppressed(row["email"], reason, float(row.get("created") or time.time()))
+                if len(rows) < PAGE:
+                    break
+                offset += PAGE
+        group = self.settings.asm_group_id
+        if group is not None:  # the group's list has no times: now is when we learnt it
+            for address in self.fetch(f"{self.base}/v3/asm/groups/{group}/suppressions"):
+                yield Suppressed(address, "unsubscribe", time.time())
 
     def search(
         self, budget: SearchBudget, *, issue: str, batch=None, since=None

@@ -6,16 +6,28 @@ rendered. Requests are signed with SigV4 by botocore (the maintained AWS impleme
 we never sign by hand), which also resolves credentials the standard way: environment
 variables, shared profile, SSO, instance roles. HTTP goes through the shared client so
 retries, rate limits and the ledger work as for every other provider. SES has no
-idempotency keys for SendEmail.
+idempotency keys for SendEmail. Suppressions: the account's suppression list,
+ListSuppressedDestinations (GET /v2/email/suppression/addresses), paged by NextToken.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
+from collections.abc import Iterator
 
 from newsletter.errors import SendError
 from newsletter.render.message import to_mime
-from newsletter.send.providers.base import Batch, HttpCall, HttpProvider, Outcome, Rejected
+from newsletter.send.providers.base import (
+    Batch,
+    HttpCall,
+    HttpProvider,
+    Outcome,
+    Rejected,
+    Suppressed,
+)
+
+REASONS = {"BOUNCE": "bounce", "COMPLAINT": "complaint"}
 
 
 class SesProvider(HttpProvider):
@@ -24,6 +36,16 @@ class SesProvider(HttpProvider):
     default_rate = 14.0  # a common production quota (messages per second); sandbox is 1
     default_concurrency = 8
     credentials = ("AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE",)
+    # With ListManagementOptions SES fills this and adds the List-Unsubscribe headers.
+    hosted_unsubscribe = "{{amazonSESUnsubscribeUrl}}"
+
+    @classmethod
+    def check_hosted(cls, settings) -> None:
+        if not settings.contact_list:
+            raise SendError(
+                "ses: unsubscribe: provider needs delivery.contact_list (an SES contact list; "
+                "delivery.topic optionally names its topic)"
+            )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -55,6 +77,11 @@ class SesProvider(HttpProvider):
             "Destination": {"ToAddresses": [personal.to_email]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
         }
+        if self.hosted:
+            options = {"ContactListName": self.settings.contact_list}
+            if self.settings.topic:
+                options["TopicName"] = self.settings.topic
+            data["ListManagementOptions"] = options
         return self.json_call(f"{self.base}/v2/email/outbound-emails", data)
 
     def check_credentials(self) -> None:
@@ -71,7 +98,7 @@ class SesProvider(HttpProvider):
         from botocore.awsrequest import AWSRequest
 
         self.check_credentials()
-        request = AWSRequest("POST", call.url, data=call.content, headers=dict(call.headers))
+        request = AWSRequest(call.method, call.url, data=call.content, headers=dict(call.headers))
         SigV4Auth(self._credentials.get_frozen_credentials(), "ses", self.region).add_auth(request)
         return {k: v for k, v in request.headers.items() if k.lower() != "content-type"}
 
@@ -94,3 +121,17 @@ class SesProvider(HttpProvider):
     def parse(self, batch: Batch, response) -> list[Outcome]:
         (recipient,) = batch.recipients
         return [Outcome(recipient.key, True, response.json().get("MessageId"))]
+
+    def sync(self, since: float | None) -> Iterator[Suppressed]:
+        params: dict[str, str | int] = {"PageSize": 1000}
+        if since is not None:
+            params["StartDate"] = dt.datetime.fromtimestamp(since, dt.UTC).isoformat()
+        while True:
+            data = self.fetch(f"{self.base}/v2/email/suppression/addresses", params)
+            for row in data.get("SuppressedDestinationSummaries") or []:
+                reason = REASONS.get(row.get("Reason", ""), "bounce")
+                yield Suppressed(row["EmailAddress"], reason, float(row["LastUpdateTime"]))
+            token = data.get("NextToken")
+            if not token:
+                return
+            params = {**params, "NextToken": token}

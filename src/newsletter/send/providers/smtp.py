@@ -29,6 +29,7 @@ PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 class SmtpProvider(Provider):
     name = "smtp"
+    hosted_refusal = "a mail server hosts no unsubscribe link: use unsubscribe: self"
     max_batch = 1
     default_rate = 10.0
     default_concurrency = 2

@@ -1,0 +1,187 @@
+"""Mutation testing of the modules that hold the guarantees, with only their own tests.
+
+Run as `make mutation` (or `python scripts/mutation.py [NAME ...]`). For each module below,
+mutmut makes one-line bugs in it and runs the test files named beside it (mutmut then picks,
+per mutant, only the tests that reach the mutated function). A mutant the tests do not
+catch "survives": kill it with a test, or list it in tests/MUTANTS.md with the reason it is
+equivalent. The score is killed / (total - listed as equivalent); the goal is 90% each.
+
+Each module runs in a throw-away copy of the tracked files, so the work tree is never
+touched and the modules can be run one at a time from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOAL = 0.90
+
+# name -> (the files mutated, the test files that guard them)
+MODULES: dict[str, tuple[list[str], list[str]]] = {
+    "unsubscribe tokens": (
+        ["src/newsletter/send/unsubscribe.py"],
+        ["tests/send/test_unsubscribe.py"],
+    ),
+    "ledger": (
+        ["src/newsletter/send/ledger.py"],
+        ["tests/send/test_ledger.py", "tests/send/test_providers_local.py"],
+    ),
+    "engine": (
+        ["src/newsletter/send/engine.py"],
+        ["tests/send/test_engine.py", "tests/send/test_faults.py"],
+    ),
+    "job": (
+        ["src/newsletter/send/job.py"],
+        ["tests/send/test_providers_local.py", "tests/send/test_faults.py"],
+    ),
+    "escaping": (
+        ["src/newsletter/markup.py", "src/newsletter/render/templates.py"],
+        ["tests/test_fuzz.py", "tests/render/test_templating.py", "tests/render/test_email.py"],
+    ),
+    "YAML source checks": (
+        ["src/newsletter/source.py"],
+        ["tests/test_source.py"],
+    ),
+    "size limit": (
+        ["src/newsletter/render/size.py"],
+        ["tests/render/test_email.py"],
+    ),
+}
+
+# Files a test run needs beside src/ and tests/ (the sample workspace, the README's checks).
+ALSO_COPY = ["README.md", "newsletter.yaml", "issues", "templates", "images", "seeds",
+             "schemas", "subscribers.csv", "package.json", "scripts", "bench"]  # fmt: skip
+
+
+def equivalents() -> set[str]:
+    """Return the mutants tests/MUTANTS.md lists as equivalent (by their mutmut names)."""
+    path = ROOT / "tests" / "MUTANTS.md"
+    if not path.exists():
+        return set()
+    return set(re.findall(r"`(newsletter\.[^`]+__mutmut_\d+)`", path.read_text("utf-8")))
+
+
+def copy_tree(dest: Path) -> None:
+    """Copy the files git tracks (as they are in the work tree) into dest."""
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    for name in filter(None, files):
+        source = ROOT / name
+        if source.is_file():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    modules = ROOT / "node_modules"
+    if modules.exists():  # the judges some tests call; a link, not a copy
+        (dest / "node_modules").symlink_to(modules)
+    shared = ROOT.parent / "shared"
+    if shared.exists() and not (dest.parent / "shared").exists():
+        (dest.parent / "shared").symlink_to(shared)
+
+
+def configure(work: Path, mutated: list[str], tests: list[str]) -> None:
+    """Append mutmut's settings for one module to the copy's pyproject.toml."""
+    others = sorted(
+        str(p.relative_to(work)) for p in (work / "src").rglob("*.py")
+        if str(p.relative_to(work)) not in mutated
+    )  # fmt: skip
+    quoted = lambda items: "[" + ", ".join(json.dumps(i) for i in items) + "]"  # noqa: E731
+    settings = f"""
+[tool.mutmut]
+source_paths = ["src/"]
+do_not_mutate = {quoted(others)}
+also_copy = {quoted([*ALSO_COPY, "tests"])}
+pytest_add_cli_args_test_selection = {quoted(tests)}
+pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]
+"""
+    with open(work / "pyproject.toml", "a", encoding="utf-8") as f:
+        f.write(settings)
+
+
+def run_module(name: str, mutated: list[str], tests: list[str], keep: set[str]) -> dict:
+    """Mutate one module in a fresh copy; return its counts and surviving mutants."""
+    with tempfile.TemporaryDirectory(prefix="mutation-") as tmp:
+        work = Path(tmp) / "repo"
+        copy_tree(work)
+        configure(work, mutated, tests)
+        # The mutated package must come first on the path, and the folder must exist before
+        # Python starts: a path entry missing at start-up is cached as "nothing here".
+        (work / "mutants" / "src").mkdir(parents=True)
+        env = {**os.environ, "PYTHONPATH": str(work / "mutants" / "src")}
+        mutmut = [sys.executable, "-m", "mutmut"]
+        started = time.monotonic()
+        run = subprocess.run([*mutmut, "run"], cwd=work, env=env, capture_output=True, text=True)
+        elapsed = time.monotonic() - started
+        listing = subprocess.run(
+            [*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True
+        ).stdout
+        survivors = re.findall(r"^\s*(\S+): (?:survived|no tests)$", listing, re.MULTILINE)
+        subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
+        stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+        if not stats_file.exists():
+            tail = (run.stdout + run.stderr)[-2000:]
+            raise SystemExit(f"mutation: mutmut did not finish for {name}:\n{tail}")
+        stats = json.loads(stats_file.read_text())
+    equivalent = [s for s in survivors if s in keep]
+    live = [s for s in survivors if s not in keep]
+    counted = stats["total"] - len(equivalent)
+    caught = counted - len(live)
+    return {
+        "module": name,
+        "total": stats["total"],
+        "killed": caught,
+        "equivalent": len(equivalent),
+        "survived": live,
+        "score": caught / counted if counted else 1.0,
+        "seconds": elapsed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="modules to run (default: all)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.names if n not in MODULES]
+    if unknown:
+        parser.error(f"unknown module {unknown[0]!r}; choose from {', '.join(MODULES)}")
+    keep = equivalents()
+    results = []
+    for name in args.names or list(MODULES):
+        mutated, tests = MODULES[name]
+        print(f"mutation: {name} ({', '.join(mutated)}) ...", flush=True)
+        results.append(run_module(name, mutated, tests, keep))
+    print()
+    print(f"| {'module':<20} | mutants | killed | equivalent | survived | score | time |")
+    print(f"|{'-' * 22}|--------:|-------:|-----------:|---------:|------:|-----:|")
+    for r in results:
+        print(
+            f"| {r['module']:<20} | {r['total']:>7} | {r['killed']:>6} | {r['equivalent']:>10} "
+            f"| {len(r['survived']):>8} | {r['score']:>5.0%} | {r['seconds']:>3.0f}s |"
+        )
+    for r in results:
+        for mutant in r["survived"]:
+            print(f"survived: {mutant}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    below = [r["module"] for r in results if r["score"] < GOAL]
+    if below:
+        print(f"mutation: below {GOAL:.0%}: {', '.join(below)}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

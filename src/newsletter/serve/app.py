@@ -1,0 +1,238 @@
+"""The WSGI application of `newsletter serve`: one-click unsubscribe and a health check.
+
+Run it under any WSGI server with the app factory (the workspace comes from
+NEWSLETTER_WORKSPACE or the current folder, the secret from NEWSLETTER_UNSUBSCRIBE_SECRET):
+
+    gunicorn --workers 2 'newsletter.serve.app:create_app()'
+    waitress-serve --call newsletter.serve.app:create_app
+
+Following listmonk's public handler: a GET shows a page and never acts (link scanners
+fetch every URL in a message), a POST acts, and a bad token, a token for another list or a
+malformed address all get the same neutral answer, which says nothing about who is on a
+list. Nothing here reads the Host header, sets a cookie or redirects.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from newsletter.errors import WorkspaceError
+from newsletter.model import Series
+from newsletter.send import suppression
+from newsletter.send.unsubscribe import PROBE_ADDRESS, SECRET_ENV, endpoint, verify
+from newsletter.state import Store, open_store
+from newsletter.workspace import Workspace, find_workspace
+
+MAX_BODY = 4096  # a one-click or button POST is a few dozen bytes
+ONE_CLICK = "List-Unsubscribe=One-Click"
+SECURITY_HEADERS = [
+    # The page URL carries the token: never pass it on, never cache the page.
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'",
+    ),
+]
+
+Environ = dict
+StartResponse = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class Response:
+    """A status, a content type and a body."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+REASONS.update({413: "Content Too Large", 500: "Internal Server Error"})
+
+
+class UnsubscribeApp:
+    """The WSGI application of one workspace."""
+
+    def __init__(self, workspace: Workspace, series: Series, secret: str):
+        from newsletter.send.job import list_id
+
+        if not secret:
+            raise WorkspaceError(f"set {SECRET_ENV}: it verifies the unsubscribe links")
+        self.workspace, self.series = workspace, series
+        self.list_id = list_id(series)
+        self._secret = secret
+        self._local = threading.local()  # one state connection per server thread
+        url = endpoint(series.base_url, series.delivery.unsubscribe_url)
+        paths = {"/unsubscribe/"}
+        if url:  # also where a reverse proxy passes the published path on unchanged
+            paths.add(urlsplit(url).path or "/")
+        self.routes: dict[str, dict[str, Callable[[Environ], Response]]] = {
+            "/healthz": {"GET": self.healthz},
+            **{path: {"GET": self.show, "POST": self.unsubscribe} for path in paths},
+        }
+        _ = self.store  # open (and migrate) the state now: fail at start, not at a reader
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"<UnsubscribeApp {self.workspace.root}>"
+
+    # -- WSGI -------------------------------------------------------------------------
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            response = self.dispatch(environ)
+        except Exception:  # a bug or a broken database: say so, and reveal nothing
+            response = Response(500, b"Something went wrong.\n", "text/plain; charset=utf-8")
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            *SECURITY_HEADERS,
+            *response.headers,
+        ]
+        start_response(f"{response.status} {REASONS.get(response.status, '')}", headers)
+        return [b"" if environ.get("REQUEST_METHOD") == "HEAD" else response.body]
+
+    def dispatch(self, environ: Environ) -> Response:
+        """Find the route of a request and call its handler."""
+        path = environ.get("PATH_INFO") or "/"
+        methods = self.routes.get(path) or self.routes.get(path + "/")
+        if methods is None:
+            return self.page(404, "serve/neutral.html.j2", {"title": "Not found"})
+        method = environ.get("REQUEST_METHOD", "GET")
+        handler = methods.get("GET" if method == "HEAD" else method)
+        if handler is None:
+            allow = ", ".join(methods)
+            response = self.page(405, "serve/neutral.html.j2", {"title": "Not allowed"})
+            return Response(405, response.body, headers=(("Allow", allow),))
+        return handler(environ)
+
+    # -- handlers ---------------------------------------------------------------------
+    def healthz(self, environ: Environ) -> Response:
+        """Answer 200 for load balancers once the database answers."""
+        self.store.sync_cursor("")  # the state answers
+        return Response(200, b"ok\n", "text/plain; charset=utf-8")
+
+    def show(self, environ: Environ) -> Response:
+        """Show the unsubscribe button of a valid link; never record anything."""
+        fields = query(environ)
+        email = self.checked(fields)
+        if email is None:
+            return self.invalid()
+        # The form posts back to this path with the checked link only (relative: no Host).
+        path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
+        link = urlencode({k: fields[k] for k in ("list", "email", "token")})
+        action = f"{quote(path)}?{link}"
+        return self.page(200, "serve/unsubscribe.html.j2", {"email": email, "action": action})
+
+    def unsubscribe(self, environ: Environ) -> Response:
+        """Record an unsubscribe (one-click or the button), durably, before answering 200."""
+        body = read_body(environ)
+        if body is None:
+            return self.page(413, "serve/neutral.html.j2", {"title": "Too large"})
+        fields = query(environ)
+        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        for name in ("list", "email", "token"):  # the link's query first, else the form
+            if name not in fields and form.get(name):
+                fields[name] = form[name][0]
+        email = self.checked(fields)
+        if email is None:
+            return self.invalid()
+        one_click = "One-Click" in form.get("List-Unsubscribe", [])
+        source = "one-click" if one_click else "link"
+        suppression.record(self.store, email, "unsubscribe", source, self.list_id)
+        return self.page(200, "serve/unsubscribed.html.j2", {"email": email})
+
+    # -- helpers ----------------------------------------------------------------------
+    def checked(self, fields: dict[str, str]) -> str | None:
+        """Return the address of a link signed for this list, or None."""
+        from newsletter.send.subscribers import check_address
+
+        list_id, email, token = (fields.get(k, "") for k in ("list", "email", "token"))
+        if not (list_id and email and token) or len(email) > 320 or len(token) > 64:
+            return None
+        # Both comparisons always run, in constant time, whichever fails.
+        right_list = _same(list_id, self.list_id)
+        signed = verify(self._secret, list_id, email, token)
+        if not (right_list and signed):
+            return None
+        if email == PROBE_ADDRESS:  # `newsletter send` checking that we answer (preflight.py)
+            return email
+        normalized, _ = check_address(email)
+        return normalized
+
+    def invalid(self) -> Response:
+        """Return the one neutral answer to every link that is not valid."""
+        return self.page(400, "serve/neutral.html.j2", {"title": "This link does not work"})
+
+    def page(self, status: int, template: str, context: dict) -> Response:
+        """Render a page of templates/serve/ in the series' brand."""
+        from newsletter.render.templates import render_template
+
+        brand = {"name": self.series.name, "color": self.series.brand.color}
+        html = render_template(self.workspace, template, {"series": brand, **context})
+        return Response(status, html.encode())
+
+    @property
+    def store(self) -> Store:
+        """Return this thread's connection to the workspace's state store."""
+        store = getattr(self._local, "store", None)
+        if store is None:
+            store = self._local.store = open_store(self.workspace)
+        return store
+
+
+def _same(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def query(environ: Environ) -> dict[str, str]:
+    """Return the first value of each query parameter."""
+    parsed = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def read_body(environ: Environ) -> bytes | None:
+    """Return the request body, or None when it is over MAX_BODY."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    if length > MAX_BODY:
+        return None
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    # Without a length (chunked, under some servers) read one byte past the limit to see.
+    body = stream.read(length) if length else stream.read(MAX_BODY + 1)
+    return None if len(body) > MAX_BODY else body
+
+
+def create_app(workspace: str | Path | None = None, secret: str | None = None) -> UnsubscribeApp:
+    """Return the WSGI app of a workspace (default: NEWSLETTER_WORKSPACE, else the current one)."""
+    from newsletter.errors import ValidationError
+    from newsletter.loader import load_series
+
+    if secret is None:
+        secret = os.environ.get(SECRET_ENV, "")
+    if not secret:
+        raise WorkspaceError(
+            f"set {SECRET_ENV} (the secret the send signed the links with): without it no "
+            "unsubscribe link can be checked"
+        )
+    explicit = workspace if workspace is not None else os.environ.get("NEWSLETTER_WORKSPACE")
+    found = find_workspace(Path(explicit) if explicit else None)
+    series, source = load_series(found)
+    if series is None:
+        raise ValidationError(f"{found.config_path} has problems", source.diagnostics)
+    return UnsubscribeApp(found, series, secret)

@@ -1,0 +1,19 @@
+"""Fixtures of the serve tests: the sample workspace sent to the outbox, served for real."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.serve.servekit import Server, free_port, newsletter, workspace
+
+
+@pytest.fixture
+def served(tmp_path):
+    """Send the sample issue to the outbox, then start `newsletter serve`; yield the Server."""
+    port = free_port()
+    root = workspace(tmp_path / "ws", port)
+    done = newsletter(root, "send", "vol-2-10", "--list", str(root / "subscribers.csv"), "--yes")
+    assert done.returncode == 0, done.stderr
+    server = Server(root, port)
+    yield server
+    server.stop()
