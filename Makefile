@@ -1,16 +1,42 @@
 # The two commands of the README:
-#   make demo   install newsletter and run the main job on the sample workspace
+#   make demo   install newsletter into .venv and run the main job on the sample workspace
 #   make test   install everything the tests need (system tools, npm judges, Python) and run them
+# Both create the project virtual environment .venv/ once, from PYTHON (default python3; any
+# Python 3.11+), and never pip-install into PYTHON itself.
+# Also:
+#   make lock         refresh requirements-test.lock (exact versions, resolved by uv)
+#   make test-latest  run the tests with the newest releases pyproject.toml allows (.venv-latest/)
 PYTHON ?= python3
-PIP := $(PYTHON) -m pip --disable-pip-version-check -q
+VENV := .venv
+LATEST := .venv-latest
+LOCK := requirements-test.lock
+PIP_FLAGS := --disable-pip-version-check -q
+# A PYTHON given on the command line (or in the environment) means that interpreter: remake a
+# .venv another one made. Left at its default, an existing .venv is used as it is.
+REMAKE_IF_OTHER := $(if $(filter default file,$(origin PYTHON)),0,1)
+# The packages whose releases most often change behaviour: test-latest names their versions.
+WATCHED := PyYAML pydantic weasyprint mjml-python httpx
+empty :=
+space := $(empty) $(empty)
 
-.PHONY: demo test install install-test install-node install-system lint goldens mutation
+.PHONY: demo test test-latest lock install install-test install-node install-system \
+        install-system-run venv lint goldens mutation
 
-install:
-	$(PIP) install -e .
+venv:
+	@PYTHON=$(PYTHON) VENV=$(VENV) REMAKE_IF_OTHER=$(REMAKE_IF_OTHER) bash scripts/venv.sh
 
-install-test:
-	$(PIP) install -e '.[test]'
+# The stamps make a second `make test` skip pip; a changed lock or pyproject reinstalls.
+install: venv install-system-run $(VENV)/.installed
+
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	$(VENV)/bin/python -m pip $(PIP_FLAGS) install -c $(LOCK) -e .
+	@touch $@
+
+install-test: venv $(VENV)/.installed-test
+
+$(VENV)/.installed-test: $(LOCK) pyproject.toml
+	$(VENV)/bin/python -m pip $(PIP_FLAGS) install -c $(LOCK) -e '.[test]'
+	@touch $@ $(VENV)/.installed
 
 install-node:
 	@if [ -d node_modules/vnu-jar ] && [ node_modules/.package-lock.json -nt package-lock.json ]; then \
@@ -19,21 +45,37 @@ install-node:
 install-system:
 	bash scripts/install-system.sh
 
+install-system-run:
+	@bash scripts/install-system.sh --run
+
 demo: install
-	PYTHON=$(PYTHON) bash scripts/demo.sh
+	PYTHON=$(VENV)/bin/python bash scripts/demo.sh
 
 test: install-system install-node install-test
-	$(PYTHON) -m pytest
+	$(VENV)/bin/python -m pytest
 
-goldens:
-	$(PYTHON) -m pytest tests/render/test_goldens.py --regen-goldens
+# Newest allowed releases in a venv of their own, so .venv keeps the locked versions.
+test-latest: install-system install-node
+	@PYTHON=$(PYTHON) VENV=$(LATEST) REMAKE_IF_OTHER=$(REMAKE_IF_OTHER) bash scripts/venv.sh
+	$(LATEST)/bin/python -m pip $(PIP_FLAGS) install --upgrade --upgrade-strategy eager -e '.[test]'
+	@$(LATEST)/bin/python -m pip $(PIP_FLAGS) list | grep -i -w -E '^($(subst $(space),|,$(WATCHED)))'
+	$(LATEST)/bin/python -m pytest
 
-lint:
-	$(PYTHON) -m ruff check src tests bench
-	$(PYTHON) -m ruff format --check src tests bench
+lock: venv
+	@$(VENV)/bin/python -m uv --version >/dev/null 2>&1 || \
+	  $(VENV)/bin/python -m pip $(PIP_FLAGS) install uv
+	$(VENV)/bin/python -m uv pip compile pyproject.toml --extra test --universal \
+	  --python-version 3.11 --custom-compile-command "make lock" --quiet -o $(LOCK)
+
+goldens: install-test
+	$(VENV)/bin/python -m pytest tests/render/test_goldens.py --regen-goldens
+
+lint: install-test
+	$(VENV)/bin/python -m ruff check src tests bench
+	$(VENV)/bin/python -m ruff format --check src tests bench
 
 # Mutation testing of the guarantees (ledger, engine, job, tokens, escaping, YAML checks, size
 # limit): a score per module, goal 90%; equivalent survivors are listed in tests/MUTANTS.md.
 mutation: install-test
-	$(PIP) install -e '.[mutation]'
-	$(PYTHON) scripts/mutation.py
+	$(VENV)/bin/python -m pip $(PIP_FLAGS) install -c $(LOCK) -e '.[mutation]'
+	$(VENV)/bin/python scripts/mutation.py

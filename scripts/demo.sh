@@ -3,7 +3,9 @@
 # run each later stage of the pipeline. No credentials: delivery goes to the local outbox.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-nl() { "${PYTHON:-python3}" -m newsletter "$@"; }
+# The interpreter that has newsletter installed: make demo passes .venv's.
+PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
+nl() { "$PYTHON" -m newsletter "$@"; }
 
 echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
@@ -21,7 +23,7 @@ nl send vol-2-10 --list subscribers.csv --yes
 nl status vol-2-10 --format json
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
 preview_log=$(mktemp)
-"${PYTHON:-python3}" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
+"$PYTHON" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
 preview_pid=$!
 url=""
 for _ in $(seq 100); do
@@ -29,7 +31,7 @@ for _ in $(seq 100); do
   [ -n "$url" ] && break
   sleep 0.1
 done
-"${PYTHON:-python3}" - "$url" <<'EOF'
+"$PYTHON" - "$url" <<'EOF'
 import sys
 import urllib.request
 
@@ -40,3 +42,39 @@ EOF
 kill -TERM "$preview_pid"  # a background job ignores SIGINT; the preview stops on both
 wait "$preview_pid"
 rm -f "$preview_log"
+echo "== serve: answer a reader's one-click unsubscribe (RFC 8058) here, then list suppressions"
+serve_log=$(mktemp)
+"$PYTHON" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
+serve_pid=$!
+url=""
+for _ in $(seq 100); do
+  url=$(grep -o 'on http://[^ ]*' "$serve_log" | cut -d' ' -f2 || true)
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+"$PYTHON" - "$url" <<'EOF'
+import email
+import email.policy
+import re
+import sys
+import urllib.request
+
+local = sys.argv[1].rstrip("/")
+with open("outbox/vol-2-10/ana.ito@example.org.eml", "rb") as handle:
+    message = email.message_from_binary_file(handle, policy=email.policy.default)
+link = re.search(r"<(https?://[^>]+)>", str(message["List-Unsubscribe"])).group(1)
+link = re.sub(r"^https?://[^/]+", local, link)  # the published host, served on this machine
+request = urllib.request.Request(
+    link,
+    data=b"List-Unsubscribe=One-Click",
+    headers={"Content-Type": "application/x-www-form-urlencoded"},
+)
+with urllib.request.urlopen(request, timeout=60) as response:
+    print(f"POST {link.split('?')[0]} (one-click): {response.status}")
+with urllib.request.urlopen(local + "/healthz", timeout=60) as response:
+    print(f"GET {local}/healthz: {response.status}")
+EOF
+kill -TERM "$serve_pid"
+wait "$serve_pid"
+rm -f "$serve_log"
+nl suppress list

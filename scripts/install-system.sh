@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Install the system tools the test suite judges with: Chromium, poppler, SpamAssassin,
-# Java (Nu HTML Checker), fonts (Liberation: the print theme; Noto CJK: Japanese glyphs)
-# and Pango (WeasyPrint).
+# Install the Debian packages newsletter needs.
+#   --run    only what running it needs (make demo): python3-venv (ensurepip, to create
+#            .venv from Debian's own Python), Pango (WeasyPrint) and fonts (Liberation: the
+#            print theme; Noto CJK: Japanese glyphs)
+#   default  also what the test suite judges with (make test): Chromium, poppler,
+#            SpamAssassin, Java (Nu HTML Checker) and PostgreSQL 15 (the shared state store)
 # Skips apt entirely when everything is already there, so a second run takes a second.
 set -euo pipefail
 
-packages=(chromium poppler-utils spamassassin default-jre-headless fonts-noto-cjk
-          fonts-dejavu-core fonts-liberation libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+packages=(python3-venv fonts-noto-cjk fonts-dejavu-core fonts-liberation
+          libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0)
+if [ "${1:-}" != "--run" ]; then
+  packages+=(chromium poppler-utils spamassassin default-jre-headless postgresql)
+fi
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

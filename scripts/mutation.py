@@ -120,6 +120,15 @@ def run_module(name: str, mutated: list[str], tests: list[str], keep: set[str]) 
         # Python starts: a path entry missing at start-up is cached as "nothing here".
         (work / "mutants" / "src").mkdir(parents=True)
         env = {**os.environ, "PYTHONPATH": str(work / "mutants" / "src")}
+        # A mutant is "killed" when a test fails: with a test that fails anyway, every
+        # mutant would be, so the module's tests must pass on the unmutated code first.
+        clean = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+            cwd=work, capture_output=True, text=True,
+        )  # fmt: skip
+        if clean.returncode != 0:
+            tail = clean.stdout[-3000:]
+            raise SystemExit(f"mutation: the tests of {name} fail without mutants:\n{tail}")
         mutmut = [sys.executable, "-m", "mutmut"]
         started = time.monotonic()
         run = subprocess.run([*mutmut, "run"], cwd=work, env=env, capture_output=True, text=True)
@@ -128,6 +137,12 @@ def run_module(name: str, mutated: list[str], tests: list[str], keep: set[str]) 
             [*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True
         ).stdout
         survivors = re.findall(r"^\s*(\S+): (?:survived|no tests)$", listing, re.MULTILINE)
+        diffs = {}
+        for mutant in survivors:  # what each one changed, to judge it without re-running
+            shown = subprocess.run(
+                [*mutmut, "show", mutant], cwd=work, env=env, capture_output=True, text=True
+            ).stdout
+            diffs[mutant] = [line for line in shown.splitlines() if line[:2] in ("- ", "+ ")]
         subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
         stats_file = work / "mutants" / "mutmut-cicd-stats.json"
         if not stats_file.exists():
@@ -144,6 +159,7 @@ def run_module(name: str, mutated: list[str], tests: list[str], keep: set[str]) 
         "killed": caught,
         "equivalent": len(equivalent),
         "survived": live,
+        "diffs": {m: diffs[m] for m in live},
         "score": caught / counted if counted else 1.0,
         "seconds": elapsed,
     }
@@ -174,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in results:
         for mutant in r["survived"]:
             print(f"survived: {mutant}")
+            for line in r["diffs"][mutant]:
+                print(f"    {line}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     below = [r["module"] for r in results if r["score"] < GOAL]

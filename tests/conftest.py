@@ -56,6 +56,27 @@ def space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Space:
     return ws
 
 
+SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember every skipped test."""
+    if report.skipped and not hasattr(report, "wasxfail"):
+        SKIPPED.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a run that skipped a test: a skip hides a part of the tool nobody then checks."""
+    if SKIPPED and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say which skipped tests failed the run."""
+    for nodeid in SKIPPED:
+        terminalreporter.write_line(f"error: skipped (skips are not allowed): {nodeid}", red=True)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--regen-goldens",

@@ -177,3 +177,34 @@ def test_works_inside_a_running_event_loop(site: str) -> None:
     with ThreadPoolExecutor(1) as pool:  # a thread of its own: pytest's may hold a loop already
         [problem] = pool.submit(asyncio.run, from_a_loop()).result()
     assert "404" in problem.message
+
+
+def test_links_with_merge_fields_are_fetched_with_the_field_empty_and_located(space):
+    from newsletter.linkcheck import check_links, collect_links
+    from newsletter.loader import load_workspace
+    from newsletter.workspace import Workspace
+
+    space.issue(
+        "vol-1-1",
+        "volume: 1\nnumber: 1\ndate: 2024-01-05\npreheader: p\nitems:\n"
+        "  - headline: a\n    summary: >-\n      Text and\n"
+        "      [you](https://example.org/p?e=%%email%%).\n",
+    )
+    series, issues, _ = load_workspace(Workspace(space.root))
+    found = [link for link in collect_links(Workspace(space.root), series, issues)]
+    mine = [link for link in found if "%%" in link.url]
+    assert [(link.url, link.line, link.column) for link in mine] == [
+        ("https://example.org/p?e=%%email%%", 9, 13)
+    ]
+    asked = []
+
+    import httpx
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(str(request.url))
+        return httpx.Response(404)
+
+    problems = check_links(mine, transport=httpx.MockTransport(answer))
+    assert asked and all("%%" not in url and "%25%25" not in url for url in asked)
+    assert asked[0].startswith("https://example.org/p?e=")
+    assert str(problems[0]).startswith("issues/vol-1-1.yaml:9:13: error: items[0].summary: ")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from newsletter.loader import load_workspace, require_issue
 from newsletter.workspace import Workspace
+from tests.helpers import without_library_reason
 
 
 def problems(space, slug="vol-1-1"):
@@ -59,12 +60,12 @@ def test_all_problems_of_a_file_are_reported_together(space):
                 url: ftp://example.org/x
         """,
     )
-    found = problems(space)
+    found = [without_library_reason(m) for m in problems(space)]
     assert found == [
         "issues/vol-1-1.yaml:1:9: error: volume: must be 1 or more, got 0",
         "issues/vol-1-1.yaml:2:9: error: number: expected a whole number, got str 'two'",
         "issues/vol-1-1.yaml:3:7: error: date: expected YYYY-MM-DD, e.g. 2024-06-01; "
-        "got '2024-13-01' (month must be in 1..12)",
+        "got '2024-13-01' (...)",
         "issues/vol-1-1.yaml:4:1: error: titel: unknown field 'titel'; did you mean 'title'?",
         "issues/vol-1-1.yaml:7:3: error: image.alt: field required",
         "issues/vol-1-1.yaml:7:3: warning: image: image has no credit",
@@ -204,10 +205,10 @@ def test_series_errors_are_located(space):
         """,
     )
     _series, _issues, diagnostics = load_workspace(Workspace(space.root))
-    found = [str(d) for d in diagnostics if d.is_error]
+    found = [without_library_reason(str(d)) for d in diagnostics if d.is_error]
     assert found[:3] == [
         "newsletter.yaml:3:24: error: from.email: 'not-an-address' is not a valid email address: "
-        "An email address must have an @-sign.",
+        "...",
         "newsletter.yaml:5:8: error: paper: expected one of letter, a4 (e.g. paper: a4); got 'a5'",
         "newsletter.yaml:6:16: error: brand.color: expected a colour as #rgb or #rrggbb, "
         "e.g. #1f4e79; got 'blue'",
@@ -232,3 +233,39 @@ def test_require_issue_raises_with_every_problem(space):
     with pytest.raises(ValidationError) as caught:
         require_issue(Workspace(space.root), "vol-1-1")
     assert [d.field for d in caught.value.diagnostics if d.is_error] == ["date"]
+
+
+def test_base_url_must_be_a_plain_http_folder(space):
+    from tests.conftest import SERIES
+
+    for bad, why in [
+        ("mailto:news@example.org", "must be an http(s) address"),
+        ("https://news.example.org/?x=1", "must not have a query"),
+        ("https://news.example.org/#top", "must not have a query (?) or fragment"),
+    ]:
+        space.write("newsletter.yaml", SERIES.replace("https://digest.example.org/", bad))
+        _series, _issues, diagnostics = load_workspace(Workspace(space.root))
+        [shown] = [str(d) for d in diagnostics if d.is_error]
+        assert shown.startswith(f"newsletter.yaml:7:11: error: base_url: '{bad}' "), shown
+        assert why in shown
+
+
+def test_bidi_and_zero_width_characters_in_headlines_and_subjects_are_warned(space):
+    space.issue(
+        "vol-1-1",
+        "volume: 1\nnumber: 1\ndate: 2024-01-05\npreheader: p\n"
+        "subject: Pay \u202eyadot\u202c now\n"
+        "items:\n  - headline: In\u200bvisible\n    summary: s\n"
+        "  - headline: Family \U0001f468\u200d\U0001f469 news\n    summary: s\n",
+    )
+    shown = problems(space)
+    assert any(
+        s.startswith("issues/vol-1-1.yaml:5:14: warning: subject: invisible character U+202E")
+        for s in shown
+    ), shown
+    assert any(
+        s.startswith("issues/vol-1-1.yaml:7:17: warning: items[0].headline: invisible character")
+        and "ZERO WIDTH SPACE" in s
+        for s in shown
+    ), shown
+    assert not any("items[1].headline" in s for s in shown), shown  # an emoji's joiner is fine

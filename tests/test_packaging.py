@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 
 from tests.helpers import REPO
+
+UV = [sys.executable, "-m", "uv"]
 
 
 def test_ruff_lint_and_format():
@@ -30,10 +34,27 @@ def test_ruff_lint_and_format():
     assert fmt.returncode == 0, fmt.stdout
 
 
+def _name(requirement: str) -> str:
+    """Return a requirement's project name, normalised (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9._-]+", requirement).group()).lower()
+
+
+def test_the_lock_pins_every_declared_requirement():
+    """A dependency added to pyproject.toml without `make lock` would go untested at a pin."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text("utf-8"))["project"]
+    declared = {
+        _name(r) for r in [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    }
+    lock = (REPO / "requirements-test.lock").read_text("utf-8")
+    pinned = {_name(line) for line in lock.splitlines() if re.match(r"[A-Za-z0-9]", line)}
+    assert all("==" in line for line in lock.splitlines() if re.match(r"[A-Za-z0-9]", line))
+    assert declared <= pinned, f"run `make lock`: {sorted(declared - pinned)} not in the lock"
+
+
 def test_wheel_install_gives_a_working_tool(tmp_path):
     wheels = tmp_path / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(REPO)],
+        [*UV, "build", "-q", "--wheel", "-o", str(wheels), str(REPO)],
         check=True,
         capture_output=True,
     )
@@ -47,24 +68,28 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
     }
     assert shipped <= packaged, "default templates missing from the wheel"
     env = tmp_path / "env"
-    # System site-packages give the dependencies; the wheel itself must come from env.
-    venv.create(env, with_pip=False, system_site_packages=True)
+    # An environment of its own (no system or outer-venv site-packages, so the test passes
+    # inside and outside a venv): the wheel plus its declared dependencies at the locked
+    # versions, from uv's cache or the package registry.
+    venv.create(env, with_pip=False)
     python = env / "bin" / "python"
-    subprocess.run(
+    done = subprocess.run(
         [
-            sys.executable,
-            "-m",
+            *UV,
             "pip",
-            "--python",
-            str(python),
             "install",
             "-q",
-            "--no-deps",
+            "--python",
+            str(python),
+            "-c",
+            str(REPO / "requirements-test.lock"),
             str(wheel),
         ],
-        check=True,
         capture_output=True,
+        text=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stderr
     where = subprocess.run(
         [str(python), "-c", "import newsletter; print(newsletter.__file__)"],
         capture_output=True,
@@ -86,3 +111,15 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
     templates = REPO / "src/newsletter/templates"
     for template in shipped:
         assert (tmp_path / "ws/templates" / template.relative_to(templates)).is_file()
+    # Then break it as a half-finished install would: one line naming the package, exit 2.
+    subprocess.run(
+        [*UV, "pip", "uninstall", "-q", "--python", str(python), "rich"],
+        check=True,
+        capture_output=True,
+    )
+    broken = subprocess.run(
+        [str(tool), "check"], cwd=tmp_path / "ws", capture_output=True, text=True, check=False
+    )
+    assert broken.returncode == 2 and "Traceback" not in broken.stderr
+    assert broken.stderr.count("\n") == 1 and "'rich'" in broken.stderr
+    assert "pip install newsletter" in broken.stderr

@@ -1,5 +1,5 @@
 """Run the command-line interface as `python -m newsletter`."""
 
-from newsletter.cli import main
+from newsletter.launcher import main
 
 main()

@@ -7,13 +7,15 @@ report) even when the schema found problems: one run shows every problem of a fi
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from newsletter import markup, merge
-from newsletter.errors import Diagnostic, Severity
-from newsletter.model import Limits, Series, _source
+from newsletter.errors import Diagnostic, OutsideWorkspaceError, Severity, WorkspaceError
+from newsletter.model import Limits, Series
 from newsletter.source import Source, YamlPath, format_path
+from newsletter.workspace import REMOTE
 
 if TYPE_CHECKING:
     from newsletter.workspace import Workspace
@@ -21,6 +23,12 @@ if TYPE_CHECKING:
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 PLACEHOLDER = re.compile(r"\bTODO\b")
 TODO_CODE = "todo"  # the warning `send` turns into an error
+# Bidi controls reorder what a reader sees (a subject can read differently from what it
+# says); zero-width characters hide inside words. Both pass unseen in an editor.
+INVISIBLE = re.compile(
+    "[\u061c\u200b\u200c\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff]"
+    "|(?<![\U0001f000-\U0001faff\u2600-\u27bf\ufe0f])\u200d"  # a ZWJ joining emoji is fine
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,14 @@ class Rules:
             return cls(series.limits, {**known, **series.merge_fields})
         declared = source.data.get("merge_fields") if source and _is_map(source.data) else None
         if _is_map(declared):
-            known.update({str(k): v if isinstance(v, str) else None for k, v in declared.items()})
+            known.update({str(k): _fallback(v) for k, v in declared.items()})
         return cls(Limits(), known)
+
+
+def _fallback(value: Any) -> str | None:
+    if _is_map(value):
+        value = value.get("fallback")
+    return value if isinstance(value, str) else None
 
 
 def _is_map(value: Any) -> bool:
@@ -54,11 +68,28 @@ def warn(source: Source, path: YamlPath, message: str, code: str = "") -> None:
     )
 
 
+def _refusal(workspace: Workspace, src: str) -> tuple[str, bool]:
+    """Return why an image cannot be shown ('' if it can), and if it never can (not missing).
+
+    Workspace files go through the workspace's one resolver, which render, the PDF, the
+    preview and build use too: a path or symlink leading out of it is refused.
+    """
+    try:
+        if src.lower().startswith(REMOTE):
+            markup.check_url(src)
+        else:
+            workspace.contained(src)
+    except (ValueError, OutsideWorkspaceError) as exc:
+        return str(exc), True
+    except WorkspaceError as exc:
+        return exc.message, False
+    return "", False
+
+
 def _check_source(source: Source, workspace: Workspace, path: YamlPath, src: str) -> None:
-    if src.startswith(("http://", "https://")):
-        return
-    if not workspace.resolve(src).is_file():
-        source.error(path, f"image file '{src}' not found in the workspace")
+    why, _never = _refusal(workspace, src)
+    if why:
+        source.error(path, why)
 
 
 def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: Any) -> None:
@@ -71,18 +102,17 @@ def _check_image(source: Source, workspace: Workspace, path: YamlPath, image: An
         warn(source, path, "image has no credit")
 
 
-def _check_body_images(source: Source, workspace: Workspace, path: YamlPath, body: Any) -> None:
-    if not isinstance(body, str):
+def _check_markdown_images(
+    source: Source, workspace: Workspace, path: YamlPath, text: Any, *, inline: bool = False
+) -> None:
+    """Check the images of Markdown text (an article body, an item summary) like model images."""
+    if not isinstance(text, str):
         return
-    for src, alt, _caption in markup.images(body):
-        try:
-            _source(src)
-        except ValueError as exc:
-            source.error_at(path, src, str(exc))
-            continue
-        if not src.startswith(("http://", "https://")) and not workspace.resolve(src).is_file():
-            source.error_at(path, src, f"image file '{src}' not found in the workspace")
-        if not alt.strip():
+    for src, alt, _caption in markup.images(text, inline=inline):
+        why, never = _refusal(workspace, src)
+        if why:
+            source.error_at(path, src, why)
+        if not never and not alt.strip():
             source.diagnostics.append(
                 source.diagnostic_at(
                     path, src, f"image '{src}' has no alt text", severity=Severity.WARNING
@@ -96,13 +126,19 @@ def check_issue(source: Source, workspace: Workspace, rules: Rules) -> None:
     if not _is_map(data):
         return
     _check_image(source, workspace, ("image",), data.get("image"))
+    items = data.get("items")
+    for index, item in enumerate(items if isinstance(items, list) else []):
+        if _is_map(item):
+            summary_at: YamlPath = ("items", index, "summary")
+            _check_markdown_images(source, workspace, summary_at, item.get("summary"), inline=True)
     articles = data.get("articles")
     for index, article in enumerate(articles if isinstance(articles, list) else []):
         if _is_map(article):
             where: YamlPath = ("articles", index)
             _check_image(source, workspace, (*where, "image"), article.get("image"))
-            _check_body_images(source, workspace, (*where, "body"), article.get("body"))
+            _check_markdown_images(source, workspace, (*where, "body"), article.get("body"))
     _editorial(source, data, rules.limits)
+    _invisible(source, data)
     check_text(source, rules)
 
 
@@ -147,6 +183,29 @@ def _editorial(source: Source, data: dict, limits: Limits) -> None:
                 ("items", index, "summary"),
                 f"summary is {words} words "
                 f"(more than {limits.summary_words}: limits.summary_words in newsletter.yaml)",
+            )
+
+
+def _invisible(source: Source, data: dict) -> None:
+    """Warn about bidi controls and zero-width characters in what inboxes and lists show."""
+    lines: list[tuple[YamlPath, Any]] = [
+        ((name,), data.get(name)) for name in ("subject", "title", "preheader")
+    ]
+    for kind, field_name in (("items", "headline"), ("articles", "title")):
+        entries = data.get(kind)
+        for index, entry in enumerate(entries if isinstance(entries, list) else []):
+            if _is_map(entry):
+                lines.append(((kind, index, field_name), entry.get(field_name)))
+    for path, text in lines:
+        found = INVISIBLE.search(text) if isinstance(text, str) else None
+        if found:
+            char = found.group()[-1]
+            message = (
+                f"invisible character U+{ord(char):04X} ({unicodedata.name(char, 'control')}): "
+                "it can hide or reorder text; remove it"
+            )
+            source.diagnostics.append(
+                source.diagnostic_at(path, char, message, severity=Severity.WARNING)
             )
 
 

@@ -2,6 +2,7 @@
 
 NewsletterError
  ├── WorkspaceError   no workspace, unreadable settings, bad paths (load)
+ │    └── OutsideWorkspaceError  a path or symlink leading out of the workspace
  ├── ValidationError  an issue or the series settings hold problems (validate)
  ├── RenderError      a template or the MJML compiler failed (render)
  ├── PreviewError     the preview server could not start (preview)
@@ -16,6 +17,7 @@ class to an exit code. A traceback reaching the user is a bug.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +30,7 @@ class Severity(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem, located in a file by 1-based line and column."""
+    """One problem, located in a file by 1-based line and column (0: column unknown)."""
 
     path: str
     line: int
@@ -42,6 +44,12 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
+    @property
+    def place(self) -> str:
+        """Return path:line:col, or path:line where the column is unknown (0: templates)."""
+        column = f":{self.column}" if self.column else ""
+        return f"{self.path}:{self.line}{column}"
+
     def with_code(self, code: str) -> Diagnostic:
         """Return this diagnostic named by code."""
         return dataclasses.replace(self, code=code)
@@ -52,7 +60,15 @@ class Diagnostic:
 
     def __str__(self) -> str:
         where = f"{self.field}: " if self.field else ""
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {where}{self.message}"
+        return f"{self.place}: {self.severity}: {where}{self.message}"
+
+
+_URL_LOGIN = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s'\"<>]+@")
+
+
+def mask_credentials(text: str) -> str:
+    """Return text with the login of every URL in it masked (http://user:pw@host -> ***@host)."""
+    return _URL_LOGIN.sub(r"\1***@", text) if "@" in text else text
 
 
 def display_path(path: Path) -> str:
@@ -78,6 +94,12 @@ class WorkspaceError(NewsletterError):
     """The workspace could not be found or read."""
 
     exit_code = 2
+
+
+class OutsideWorkspaceError(WorkspaceError):
+    """A file to read or publish lies outside the workspace (a symlink, '..', a file: URL)."""
+
+    exit_code = 1
 
 
 class ValidationError(NewsletterError):

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from newsletter import __version__, markup
+from newsletter import __version__, markup, merge
 from newsletter.errors import Diagnostic
 from newsletter.source import YamlPath, format_path
 
@@ -42,28 +43,15 @@ class Link:
     field: str
 
 
-def _locate(source: Source, lines: list[str], where: YamlPath, url: str) -> tuple[int, int]:
-    """Return the line and column of url inside the value at where (else the value's start)."""
-    line, column = source.position(where)
-    # A Markdown value can span lines (folded or literal blocks): look for the address
-    # from the value's start onwards, within a bounded window.
-    for number in range(line, min(len(lines), line + 200) + 1):
-        start = column - 1 if number == line else 0
-        found = lines[number - 1].find(url, start)
-        if found >= 0:
-            return number, found + 1
-    return line, column
-
-
-def _collect(source: Source, file: Path, found: list[tuple[YamlPath, str]]) -> list[Link]:
-    try:
-        lines = file.read_text("utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        lines = []
-    return [
-        Link(url, source.path, *_locate(source, lines, where, url), format_path(where))
-        for where, url in found
-    ]
+def _collect(source: Source, found: list[tuple[YamlPath, str]]) -> list[Link]:
+    links, seen = [], Counter()
+    for where, url in found:
+        written = merge.as_written(url)  # %%email__query%% -> %%email%%, as in the file
+        nth = seen[where, written]
+        seen[where, written] += 1
+        line, column = source.locate(where, written, nth)
+        links.append(Link(written, source.path, line, column, format_path(where)))
+    return links
 
 
 def issue_links(loaded: LoadedIssue) -> list[Link]:
@@ -84,7 +72,7 @@ def issue_links(loaded: LoadedIssue) -> list[Link]:
             for src, _alt, _title in markup.images(article.body)
             if src.startswith(("http://", "https://"))
         ]
-    return _collect(loaded.source, loaded.path, found)
+    return _collect(loaded.source, found)
 
 
 def series_links(series: Series, source: Source, config: Path) -> list[Link]:
@@ -93,7 +81,7 @@ def series_links(series: Series, source: Source, config: Path) -> list[Link]:
     if series.footer:
         found += [(("footer",), u) for u in markup.links(series.footer, inline=True)]
     found += [(("links", j, "url"), link.url) for j, link in enumerate(series.links)]
-    return _collect(source, config, found)
+    return _collect(source, found)
 
 
 async def _status(client: httpx.AsyncClient, url: str) -> str | None:
@@ -158,10 +146,13 @@ def check_links(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[Diagnostic]:
     """Fetch every http(s) link once; return an error for each place a broken one is written."""
-    urls = list(dict.fromkeys(link.url for link in links if link.url.startswith(("http", "HTTP"))))
+    # A merge field is fetched empty: the page must answer whoever the reader is.
+    fetched = {link.url: merge.fill(link.url, {}) for link in links}
+    urls = list(dict.fromkeys(u for u in fetched.values() if u.startswith(("http", "HTTP"))))
     if not urls:
         return []
-    results = _run(_check_all(urls, concurrency, timeout, transport))
+    answers = _run(_check_all(urls, concurrency, timeout, transport))
+    results = {url: answers.get(fetched[url]) for url in fetched}
     return [
         Diagnostic(
             link.path,

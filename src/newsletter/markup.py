@@ -57,6 +57,7 @@ def check_url(url: str) -> str:
     when the field is itself a link we make (%%unsubscribe_url%%).
     """
     value = url.strip()
+    url = merge.as_written(url)  # messages show the address as written
     whole = merge.whole_url_field(value)
     if whole is not None:
         if whole in merge.URL_FIELDS:
@@ -102,10 +103,11 @@ def links(text: str, *, inline: bool = False) -> list[str]:
     return [str(t.attrs["href"]) for t in _walk(tokens) if t.type == "link_open"]
 
 
-def images(text: str) -> list[tuple[str, str, str]]:
+def images(text: str, *, inline: bool = False) -> list[tuple[str, str, str]]:
     """Return (src, alt, title) of every image in Markdown text."""
     found = []
-    for token in _walk(markdown(permissive=True).parse(text)):
+    tokens = _inline_tokens(text) if inline else markdown(permissive=True).parse(text)
+    for token in _walk(tokens):
         if token.type == "image":
             alt = "".join(c.content for c in token.children or [])
             found.append(

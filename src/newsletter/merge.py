@@ -102,6 +102,11 @@ def in_url(url: str, normalize: Callable[[str], str] = str) -> str:
     return result
 
 
+def as_written(text: str) -> str:
+    """Return text with spot keys turned back into the tokens an editor wrote."""
+    return TOKEN.sub(lambda m: token(base(m.group(1))), text)
+
+
 def whole_url_field(url: str) -> str | None:
     """Return the field name if url is nothing but one token, else None."""
     match = TOKEN.fullmatch(url.strip())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
@@ -14,11 +13,13 @@ from pydantic import (
     Field,
     StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
 from newsletter import markup, merge
 from newsletter.send.names import Provider
+from newsletter.workspace import REMOTE, path_problem
 
 SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -34,14 +35,27 @@ def _email(value: str) -> str:
 
 def _source(value: str) -> str:
     """Accept an http(s) URL or a relative path that stays inside the workspace."""
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", value):
-        if not value.lower().startswith(("http://", "https://")):
-            raise ValueError(f"'{value}' must be an http(s) URL or a path in the workspace")
+    if value.lower().startswith(REMOTE):
         return markup.check_url(value)
-    path = PurePosixPath(value.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"'{value}' must be a path inside the workspace, e.g. images/hero.jpg")
-    return str(path)
+    problem = path_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return str(PurePosixPath(value.replace("\\", "/")))
+
+
+def _base_url(value: str) -> str:
+    """Accept where the archive is published: an http(s) folder, without query or fragment."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"'{value}' must be an http(s) address, e.g. https://news.example.org/")
+    if parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ValueError(
+            f"'{value}' must not have a query (?) or fragment (#): "
+            "page and image addresses are appended to it"
+        )
+    return value
 
 
 def _single_line(value: str) -> str:
@@ -53,6 +67,7 @@ def _single_line(value: str) -> str:
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 Line = Annotated[Text, AfterValidator(_single_line)]
 Url = Annotated[Text, AfterValidator(markup.check_url)]
+BaseUrl = Annotated[Url, AfterValidator(_base_url)]
 # A link's address may hold merge fields; rendering fills them URL-encoded for their spot.
 LinkUrl = Annotated[Text, AfterValidator(markup.check_url), AfterValidator(merge.in_url)]
 Email = Annotated[Text, AfterValidator(_email)]
@@ -247,6 +262,12 @@ class Limits(Strict):
     subject_chars: Count = Field(90, description="Longest subject; inboxes cut it near 90.")
 
 
+class MergeField(Strict):
+    """A declared merge field, in its long form."""
+
+    fallback: Line | None = Field(None, description="The value for readers without one.")
+
+
 FieldName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")]
 
 
@@ -265,7 +286,7 @@ class Series(Strict):
     reply_to: Email | None = None
     contact: Email | None = Field(None, description="Address readers write to (subscriptions).")
     address: Text = Field(description="Postal address printed in the footer (CAN-SPAM).")
-    base_url: Url | None = Field(
+    base_url: BaseUrl | None = Field(
         None, description="Where the archive is published; images and web links in email use it."
     )
     footer: InlineMarkdown | None = Field(None, description="The series blurb, inline Markdown.")
@@ -274,12 +295,20 @@ class Series(Strict):
     paper: Literal["letter", "a4"] = "letter"
     cadence_days: Count = Field(14, description="Days between issues; `newsletter new` uses it.")
     limits: Limits = Field(default_factory=Limits, description="Editorial warning limits.")
-    merge_fields: dict[FieldName, Line | None] = Field(
+    merge_fields: dict[FieldName, Line | MergeField | None] = Field(
         default_factory=dict,
         description="Merge fields (%%name%%) beyond the built-in email, name, first_name, "
         "last_name and unsubscribe_url, each with the fallback value for recipients "
-        "without one (or nothing).",
+        "without one: `company: your company` or `company: {fallback: your company}`; "
+        "empty for none.",
     )
+
+    @field_validator("merge_fields")
+    @classmethod
+    def _fallbacks(cls, fields: dict[str, Any]) -> dict[str, str | None]:
+        """Keep one form: each field's fallback text, or None."""
+        return {k: v.fallback if isinstance(v, MergeField) else v for k, v in fields.items()}
+
     delivery: Delivery = Field(default_factory=Delivery)
 
 

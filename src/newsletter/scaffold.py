@@ -80,6 +80,9 @@ def skeleton(series: Series, volume: int, number: int, date: dt.date, items: int
         f"volume: {volume}\n"
         f"number: {number}\n"
         f"date: {date.isoformat()}\n"
+        "# A draft is never sent to the list and left out of `newsletter build`;\n"
+        "# remove this line when the issue is ready.\n"
+        "draft: true\n"
         f'# title: defaults to "{series.name} Vol {volume}.{number}"\n'
         "# subject: defaults to the title\n"
         'preheader: "TODO: one sentence shown after the subject in the inbox"\n'

@@ -10,6 +10,7 @@ every key and value, so that later stages can point at the exact spot.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from newsletter.errors import Diagnostic, Severity
+from newsletter.slips import syntax_diagnostic
 
 MAX_BYTES = 1024 * 1024  # an issue is a few KB; a megabyte is a mistake, not a newsletter
 MAX_VALUES = 100_000  # bounds alias expansion: a billion-laughs file stops here
@@ -25,6 +27,7 @@ MAX_DEPTH = 64
 YamlPath = tuple[str | int, ...]
 
 _STANDARD = "tag:yaml.org,2002:"
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # all but tab, LF, CR
 _SCALAR_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
 
 
@@ -215,78 +218,6 @@ def _no_tab_indentation(text: str, source: Source) -> bool:
     return clean
 
 
-def syntax_diagnostic(exc: yaml.MarkedYAMLError, text: str, display: str) -> Diagnostic:
-    """Return the parser's error at its position, with what to do for the common slips."""
-    mark = exc.problem_mark or exc.context_mark
-    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    problem = exc.problem or exc.context or "invalid YAML"
-    lines = text.splitlines()
-    here = lines[line - 1] if 0 < line <= len(lines) else ""
-    hint = ""
-    if "quoted scalar" in (exc.context or "") and exc.context_mark is not None:
-        opened = exc.context_mark
-        line, column = opened.line + 1, opened.column + 1
-        hint = (
-            f"the quote opened here is never closed; end the value with the same quote "
-            f"({text[opened.index]}) or remove the quote"
-        )
-    elif problem.startswith("mapping values are not allowed"):
-        before = here[: column - 1]
-        if ": " in before or before.rstrip().endswith(":"):
-            key = before.split(":", 1)[0].strip().lstrip("- ")
-            hint = (
-                f"the value of '{key}' contains ': '; put the whole value in quotes, "
-                f'e.g. {key}: "{before.split(":", 1)[1].strip()}: ..."'
-            )
-        else:
-            hint = _indent_hint(lines, line)
-    elif "expected '-' indicator" in problem:
-        dash = _list_dash_column(lines, line)
-        indent = len(here) - len(here.lstrip(" "))
-        if dash is not None and indent == dash:
-            hint = (
-                f"a new list entry needs '- ' in front: write '- {here.strip()}' "
-                "(or indent the line under the entry above)"
-            )
-        else:
-            hint = _indent_hint(lines, line)
-    elif problem.startswith(("did not find expected key", "expected <block end>")):
-        hint = _indent_hint(lines, line)
-    elif "nesting depth" in problem:
-        hint = "YAML nesting is too deep"
-    elif "'\\t'" in problem or "\t" in problem:
-        hint = "a tab character is not allowed here; use spaces"
-    if hint.startswith("indented"):
-        column = len(here) - len(here.lstrip(" ")) + 1
-    message = hint or f"YAML syntax: {problem}"
-    return Diagnostic(display, line, column, message)
-
-
-def _indent_hint(lines: list[str], line: int) -> str:
-    here = lines[line - 1] if 0 < line <= len(lines) else ""
-    spaces = len(here) - len(here.lstrip(" "))
-    above = next((t for t in reversed(lines[: line - 1]) if t.strip()), "")
-    stripped = above.lstrip(" ")
-    expected = len(above) - len(stripped) + (2 if stripped.startswith("- ") else 0)
-    return (
-        f"indented by {_spaces(spaces)}, but the field above it by {_spaces(expected)}; fields "
-        "of the same block must line up (indent with spaces to the same column)"
-    )
-
-
-def _spaces(count: int) -> str:
-    return f"{count} space" if count == 1 else f"{count} spaces"
-
-
-def _list_dash_column(lines: list[str], line: int) -> int | None:
-    """Return the indentation of the nearest '- ' list entry above line, if any."""
-    for text in reversed(lines[: line - 1]):
-        stripped = text.lstrip(" ")
-        if stripped.startswith("- ") or stripped == "-":
-            return len(text) - len(stripped)
-    return None
-
-
 def _line_col(text: str, offset: int) -> tuple[int, int]:
     before = text[:offset]
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
@@ -380,7 +311,7 @@ class _Builder:
             return None
         self.source.spans[path] = (node.start_mark.index, node.end_mark.index)
         try:
-            return self.loader.construct_object(node)
+            value = self.loader.construct_object(node)
         except (ValueError, OverflowError, yaml.constructor.ConstructorError) as exc:
             kind = node.tag.removeprefix(_STANDARD)
             if kind == "timestamp":
@@ -390,6 +321,12 @@ class _Builder:
             else:
                 self.fail(node, path, f"'{node.value}' is not a valid {kind}: {exc}")
             return None
+        if isinstance(value, str) and (found := CONTROL.search(value)):
+            # YAML refuses these characters raw but makes them from escapes ("\e", "\a"):
+            # no text needs them, and HTML, MJML and PDF break on them later, unlocated.
+            self.fail(node, path, f"control character {found.group()!a} is not allowed in text")
+            return None
+        return value
 
 
 def _short(tag: str) -> str:

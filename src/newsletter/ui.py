@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from newsletter.errors import Diagnostic
+from newsletter.errors import Diagnostic, mask_credentials
 
 if TYPE_CHECKING:  # rich loads on first output: `build` forks its workers before that
     from rich.console import Console
@@ -30,11 +31,29 @@ def out() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+# C0 controls but tab and newline, DEL, C1 controls, and the bidi controls that reorder
+# what a terminal shows: a value echoed must never clear the screen or hide text.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """Return text safe for a terminal: control characters shown as escapes, URL logins masked."""
+    shown = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return mask_credentials(shown)
+
+
 def escape(text: str) -> str:
-    """Return text with rich markup characters escaped."""
+    """Return text printable (see printable) and with rich markup characters escaped."""
     from rich.markup import escape as rich_escape
 
-    return rich_escape(text)
+    return rich_escape(printable(text))
+
+
+def echo(text: str) -> None:
+    """Print a result line on standard output, made printable (see printable)."""
+    import click
+
+    click.echo(printable(text))
 
 
 def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
@@ -43,8 +62,7 @@ def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for d in ordered:
         where = f"{d.field}: " if d.field else ""
         err().print(
-            f"{escape(d.path)}:{d.line}:{d.column}: [{_STYLE[d.severity]}]{d.severity}[/]: "
-            f"{escape(where + d.message)}"
+            f"{escape(d.place)}: [{_STYLE[d.severity]}]{d.severity}[/]: {escape(where + d.message)}"
         )
 
 
@@ -58,6 +76,6 @@ def show_note(message: str) -> None:
     err().print(escape(message))
 
 
-def plural(count: int, word: str) -> str:
-    """Return '1 error' or '2 errors'."""
-    return f"{count} {word}{'' if count == 1 else 's'}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """Return '1 error' or '2 errors' ('1 retry', '2 retries' with many='retries')."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from newsletter.errors import WorkspaceError
+from newsletter.errors import OutsideWorkspaceError, WorkspaceError
 
 CONFIG_NAME = "newsletter.yaml"
+REMOTE = ("http://", "https://")
+_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
+def path_problem(value: str) -> str | None:
+    """Return why value cannot name a workspace file (as written), or None if it can.
+
+    The lexical half of containment, shared by the models (which see no file system)
+    and `Workspace.contained`: no other scheme than http(s), no absolute path, no '..',
+    no hidden file or folder (.env, .git, the tool's own .newsletter state).
+    """
+    if _SCHEME.match(value):
+        return f"'{value}' must be an http(s) URL or a path in the workspace"
+    path = PurePosixPath(value.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        return f"'{value}' must be a path inside the workspace, e.g. images/hero.jpg"
+    if any(part.startswith(".") for part in path.parts):
+        return f"'{value}' is a hidden file or folder; hidden files are never published"
+    return None
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,36 @@ class Workspace:
     def resolve(self, relative: str) -> Path:
         """Return a workspace-relative path as an absolute path."""
         return self.root / relative
+
+    def contains(self, path: Path) -> bool:
+        """Return True if path, symlinks followed, is a visible file or folder of the workspace."""
+        root = self.root.resolve()
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            return False
+        return not any(part.startswith(".") for part in real.relative_to(root).parts)
+
+    def contained(self, relative: str) -> Path:
+        """Return the workspace file at relative, refusing any path that leads out of it.
+
+        The one gate for every file the tool reads to publish (images copied by `build`,
+        shown by the preview, printed into the PDF) and that `check` reports on: a path
+        with '..', an absolute path, another scheme, a hidden file, or a symlink whose
+        target lies outside the workspace raise OutsideWorkspaceError; a missing file
+        raises WorkspaceError.
+        """
+        problem = path_problem(relative)
+        if problem:
+            raise OutsideWorkspaceError(problem)
+        path = self.root / PurePosixPath(relative.replace("\\", "/"))
+        if not self.contains(path):
+            raise OutsideWorkspaceError(
+                f"'{relative}' is a symlink leading out of the workspace (or to a hidden "
+                "file); copy the file into the workspace instead"
+            )
+        if not path.is_file():
+            raise WorkspaceError(f"image file '{relative}' not found in the workspace")
+        return path
 
 
 def find_workspace(explicit: Path | None = None, start: Path | None = None) -> Workspace:

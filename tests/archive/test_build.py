@@ -308,3 +308,20 @@ def test_interrupted_build_resumes_with_what_is_left(tmp_path: Path) -> None:
     assert "vol-2-10" in manifest and "vol-3-8" not in manifest
     resumed = build_site(workspace, jobs=1)
     assert resumed.built == ["vol-3-8"] and resumed.unchanged == ["vol-2-10"]
+
+
+def test_drafts_are_left_out_unless_asked_for(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    path = workspace.issues_dir / "vol-3-8.yaml"
+    path.write_text(path.read_text("utf-8") + "draft: true\n", "utf-8")
+    done = run_cli("build", "-j", "1", cwd=workspace.root)
+    assert done.returncode == 0, done.stderr
+    assert "left out 1 draft (vol-3-8); 'newsletter build --drafts' includes them" in done.stderr
+    site = workspace.root / "site"
+    assert not (site / "vol-3-8").exists()
+    assert "vol-3-8" not in (site / "index.html").read_text("utf-8")
+    assert "vol-3-8" not in (site / "feed.xml").read_text("utf-8")
+    done = run_cli("build", "-j", "1", "--drafts", cwd=workspace.root)
+    assert done.returncode == 0, done.stderr
+    assert (site / "vol-3-8" / "index.html").is_file()
+    assert "vol-3-8" in (site / "feed.xml").read_text("utf-8")

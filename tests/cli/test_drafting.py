@@ -210,3 +210,77 @@ def test_cli_starts_without_pydantic_or_renderers() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_terminal_escape_sequences_in_echoed_values_are_shown_escaped(space):
+    space.issue(
+        "vol-1-1",
+        'volume: 1\nnumber: 1\ndate: 2024-01-05\n"x\\e[2Jy": 1\n'
+        "items:\n  - headline: h\n    summary: s\n",
+    )
+    result = run("check")
+    assert result.exit_code == 1
+    assert "\x1b" not in result.output
+    assert "unknown field 'x\\x1b[2Jy'" in result.output
+
+
+def test_credentials_in_api_base_are_masked(space):
+    from tests.conftest import SERIES
+
+    space.write("newsletter.yaml", SERIES + "delivery:\n  api_base: http://me:hunter2@x/ y\n")
+    result = run("check")
+    assert result.exit_code == 1
+    assert "hunter2" not in result.output
+    assert "http://***@x/ y" in result.output
+
+
+def test_new_writes_a_draft(space):
+    assert run("new").exit_code == 0
+    assert "\ndraft: true\n" in (space.root / "issues/vol-1-2.yaml").read_text()
+
+
+def test_top_level_help_shows_every_summary_whole():
+    result = CliRunner().invoke(cli, ["--help"], terminal_width=80)
+    listed = result.output.split("Commands:")[1]
+    assert "..." not in listed
+    for name, command in cli.commands.items():
+        line = next(x for x in listed.splitlines() if x.strip().startswith(name + " "))
+        assert line.split(None, 1)[1].strip() == command.get_short_help_str(1000)
+        assert len(line) <= 80
+
+
+def test_help_has_readable_metavars_and_marks_required_options():
+    assert "--date YYYY-MM-DD" in run("new", "--help").output
+    assert "%Y" not in run("new", "--help").output
+    sent = run("send", "--help").output
+    assert "send (--list FILE | --test ADDR) [OPTIONS] ISSUE" in sent
+    assert "[required unless --test]" in sent
+
+
+def test_status_state_lists_every_state():
+    from newsletter.send.ledger import STATES as LEDGER_STATES
+
+    output = run("status", "--help").output
+    for state in (*LEDGER_STATES, "inflight"):
+        assert state in output
+
+
+def test_init_creates_images_and_ends_with_the_next_commands(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["init", "fresh"])
+    assert result.exit_code == 0
+    assert (tmp_path / "fresh" / "images").is_dir()
+    tail = result.output.strip().splitlines()[-4:]
+    assert tail[0].strip() == "cd fresh"
+    assert [line.split("#")[0].strip() for line in tail[1:]] == [
+        "newsletter check",
+        "newsletter preview",
+        "newsletter new",
+    ]
+
+
+def test_plurals_are_right():
+    from newsletter import ui
+
+    assert [ui.plural(n, "row") for n in (0, 1, 2)] == ["0 rows", "1 row", "2 rows"]
+    assert [ui.plural(n, "retry", "retries") for n in (1, 2)] == ["1 retry", "2 retries"]

@@ -161,3 +161,15 @@ def test_other_methods_are_refused(live):
 )
 def test_path_segments(raw, segments):
     assert path_segments(raw) == segments
+
+
+def test_an_issue_whose_file_name_only_earns_a_warning_is_served(space, live):
+    from tests.conftest import ISSUE
+
+    space.issue("Vol-2-11", ISSUE.replace("number: 1", "number: 2"))
+    status, _ = raw_get(live.url, "/issues/Vol-2-11")
+    assert status == 301
+    status, _, body = get(live.url + "/issues/Vol-2-11/text.txt")
+    assert status == 200 and b"First headline" in body
+    index = get(live.url + "/")[2]
+    assert b'href="/issues/Vol-2-11/"' in index

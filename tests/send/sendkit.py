@@ -15,7 +15,6 @@ from tests.helpers import REPO
 
 # The providers' official documents, kept with the tests (see specs/README.md).
 SPECS = Path(__file__).with_name("specs")
-SHARED_SPECS = REPO / ".." / "shared" / "provider-specs"
 PRISM = REPO / "node_modules" / "@stoplight" / "prism-cli" / "dist" / "index.js"
 
 

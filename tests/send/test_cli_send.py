@@ -268,3 +268,39 @@ def test_provider_names_match_the_provider_modules() -> None:
     from newsletter.send.providers import MODULES
 
     assert tuple(MODULES) == PROVIDERS
+
+
+def test_an_unclosed_quote_is_reported_and_skipped_never_swallowing_rows(ws):
+    from tests.send.test_subscribers import UNCLOSED
+
+    (ws / "broken.csv").write_text(UNCLOSED, encoding="utf-8")
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "broken.csv"), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"broken\.csv:2:1: warning: 'ana@example\.org' skipped: .*never closed", done.stderr
+    )
+    assert "4 rows" in done.stderr and "sent 3," in done.stderr
+    outbox = ws / "outbox" / "vol-2-10"
+    assert sorted(p.name.split("@")[0] for p in outbox.iterdir()) == ["bo", "cy", "di"]
+    for path in outbox.iterdir():
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert len(message["To"].addresses) == 1
+        assert "@" not in message["To"].addresses[0].display_name
+    assert status(ws)["counts"]["invalid"] == 1
+    strict = run(ws, "send", "vol-3-8", "--list", str(ws / "broken.csv"), "--yes", "--strict")
+    assert strict.returncode == 1 and "broken.csv:2:1: error:" in strict.stderr
+    assert not (ws / "outbox" / "vol-3-8").exists()
+
+
+def test_addresses_alike_once_made_file_names_get_a_file_each(ws):
+    (ws / "alike.csv").write_text("email\na&b@example.org\na_b@example.org\n", encoding="utf-8")
+    done = run(ws, "send", "vol-2-10", "--list", str(ws / "alike.csv"), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "sent 2," in done.stderr
+    files = list((ws / "outbox" / "vol-2-10").glob("*.eml"))
+    assert len(files) == 2
+    recipients = set()
+    for path in files:
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        recipients.add(message["To"].addresses[0].addr_spec)
+    assert recipients == {"a&b@example.org", "a_b@example.org"}

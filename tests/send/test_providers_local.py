@@ -210,6 +210,23 @@ def test_a_recipient_the_answer_leaves_out_is_unknown_and_never_resent(sender, p
     assert set(postmark.received.values()) == {1}
 
 
+def test_outbox_file_names_never_collide():
+    from newsletter.send.providers.outbox import file_name
+
+    names = {file_name(a) for a in ("a&b@example.org", "a_b@example.org", "a/b@example.org")}
+    assert len(names) == 3
+    assert file_name("a_b@example.org") == "a_b@example.org.eml"
+    assert all("/" not in n and not n.startswith(".") for n in names)
+
+
+def test_credentials_in_api_base_are_never_shown(sender):
+    from newsletter.send.providers.base import ProviderError
+
+    error = ProviderError("postmark", "cannot connect to http://user:hunter2@127.0.0.1:9: refused")
+    assert "hunter2" not in str(error) and "hunter2" not in error.reason
+    assert "http://***@127.0.0.1:9" in str(error)
+
+
 CRASH_IN_DELIVER = """
 import os, sys
 sys.path[:0] = [sys.argv[2]]

@@ -125,3 +125,43 @@ def test_fast_address_check_agrees_with_email_validator(address):
         expected = (None, str(exc))
     assert check_address(address) == expected
     assert check_address(address) == expected  # again, from the cache
+
+
+UNCLOSED = (
+    "email,name\n"
+    'ana@example.org,"Ana\n'  # the quote is never closed
+    "bo@example.org,Bo\n"
+    'cy@example.org,"Cy"\n'
+    "di@example.org,Di\n"
+)
+
+
+def test_an_unclosed_quote_swallows_no_later_row(tmp_path):
+    rows = rows_of(tmp_path, UNCLOSED)
+    assert [(r.line, r.address, r.problem) for r in rows[1:]] == [
+        (3, "bo@example.org", ""),
+        (4, "cy@example.org", ""),
+        (5, "di@example.org", ""),
+    ]
+    broken = rows[0]
+    assert (broken.line, broken.address) == (2, "ana@example.org")
+    assert "quote opened on line 2 is never closed" in broken.problem
+    assert broken.values == {}  # nothing of the other rows reaches its recipient
+    assert [r.values["name"] for r in rows[1:]] == ["Bo", "Cy", "Di"]
+
+
+def test_an_unclosed_quote_at_the_end_of_the_file(tmp_path):
+    rows = rows_of(tmp_path, 'email,name\nbo@example.org,Bo\ncy@example.org,"Cy\nand more\n')
+    assert [(r.line, bool(r.problem)) for r in rows] == [(2, False), (3, True)]
+    assert "runs to the end of the file" in rows[1].problem
+
+
+def test_more_fields_than_the_header_is_a_problem_but_trailing_empties_are_not(tmp_path):
+    rows = rows_of(tmp_path, "email,name\na@example.org,Ito, Ana\nb@example.org,Bo,,\n")
+    assert "3 fields, the header has 2" in rows[0].problem
+    assert rows[1].problem == "" and rows[1].values == {"name": "Bo"}
+
+
+def test_a_quoted_multiline_field_is_not_a_problem(tmp_path):
+    rows = rows_of(tmp_path, 'email,note\na@example.org,"two\nlines"\nb@example.org,x\n')
+    assert [(r.line, r.problem) for r in rows] == [(2, ""), (4, "")]

@@ -97,13 +97,13 @@ def count_suppressed(root: Path) -> int:
 class Server:
     """`newsletter serve` as a real process on 127.0.0.1."""
 
-    def __init__(self, root: Path, port: int, *args: str):
+    def __init__(self, root: Path, port: int, *args: str, environ: dict[str, str] | None = None):
         self.root, self.port = root, port
         self.url = f"http://127.0.0.1:{port}"
         command = [sys.executable, "-m", "newsletter", "serve", "--workspace", str(root)]
         self.process = subprocess.Popen(
             [*command, "--port", str(port), *args],
-            env=env(),
+            env=environ or env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -60,6 +60,19 @@ def test_one_click_post_answers_200_and_records(served):
     assert list(suppressed(served.root)) == ["ben.carter@example.org"]
 
 
+def test_the_rfc_8058_example_multipart_post_is_a_one_click(served):
+    link = link_of(served, "frank.lee@example.org")
+    boundary = "---FormBoundaryjWmhtjORrn"
+    body = (  # RFC 8058, section 8
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+        f"One-Click\r\n--{boundary}--\r\n"
+    ).encode()
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    assert httpx.post(link, content=body, headers=headers).status_code == 200
+    assert suppressed(served.root)["frank.lee@example.org"]["source"] == "one-click"
+
+
 def test_get_and_head_record_nothing(served):
     link = link_of(served, "chie.sato@example.org")
     for _ in range(3):

@@ -20,7 +20,13 @@ from newsletter.archive.inputs import (
     issue_fingerprint,
     shared_fingerprint,
 )
-from newsletter.errors import BuildError, Diagnostic, NewsletterError, display_path
+from newsletter.errors import (
+    BuildError,
+    Diagnostic,
+    NewsletterError,
+    WorkspaceError,
+    display_path,
+)
 from newsletter.workspace import CONFIG_NAME, Workspace
 
 if TYPE_CHECKING:
@@ -39,6 +45,7 @@ class BuildReport:
     built: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    drafts: list[str] = field(default_factory=list)  # left out: `build --drafts` includes them
     diagnostics: list[Diagnostic] = field(default_factory=list)
     unchanged_warnings: int = 0  # warnings of issues not rebuilt: `newsletter check` lists them
     seconds: float = 0.0
@@ -216,8 +223,12 @@ def build_site(
     force: bool = False,
     progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
+    drafts: bool = False,
 ) -> BuildReport:
-    """Build every issue into a static site; re-render only issues whose inputs changed."""
+    """Build every issue into a static site; re-render only issues whose inputs changed.
+
+    Drafts (draft: true) are left out of the site and the feed unless drafts=True.
+    """
     started = time.perf_counter()
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
@@ -238,6 +249,10 @@ def build_site(
         if pool:
             pool.shutdown(cancel_futures=True)
         raise
+    left_out = [] if drafts else [i for i in issues if i.issue.draft]
+    issues = [i for i in issues if i not in left_out]
+    # A draft's problems are for `newsletter check`; it is not published.
+    diagnostics = [d for d in diagnostics if d.path not in {i.source.path for i in left_out}]
     manifest = {} if force else _read_manifest(out)
     shared = shared_fingerprint(workspace)
     wanted = {i.slug: issue_fingerprint(workspace, series, i, shared) for i in issues}
@@ -249,6 +264,7 @@ def build_site(
     report = BuildReport(diagnostics=[d for d in diagnostics if d.path not in quiet])
     report.unchanged_warnings = len(diagnostics) - len(report.diagnostics)
     report.unchanged = sorted(set(wanted) - stale_slugs)
+    report.drafts = sorted(i.slug for i in left_out)
     out.mkdir(parents=True, exist_ok=True)
     rendering = _Rendering(_pool_for(len(stale), jobs, pool, warmed), progress)
     if on_plan:  # after any fork: a progress bar runs a thread
@@ -297,7 +313,15 @@ def _missing(out: Path, slug: str) -> bool:
 
 
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
-    """Publish workspace images at the same relative path, where email links point."""
+    """Publish workspace images at the same relative path, where email links point.
+
+    Each goes through the workspace's resolver again, so a symlink swapped in after
+    the check still never publishes a file from outside the workspace.
+    """
     for loaded in issues:
         for src in image_sources(series, loaded):
-            copy_if_changed(workspace.resolve(src), out / src)
+            try:
+                path = workspace.contained(src)
+            except WorkspaceError as exc:
+                raise BuildError(f"{display_path(loaded.path)}: {exc.message}") from None
+            copy_if_changed(path, out / src)

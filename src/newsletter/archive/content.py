@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from markupsafe import escape
+
 from newsletter.loader import LoadedIssue
 from newsletter.model import Series
 from newsletter.render.email import email_context
@@ -14,4 +16,6 @@ from newsletter.workspace import Workspace
 def content_html(workspace: Workspace, series: Series, loaded: LoadedIssue) -> str:
     """Return the issue's content as semantic HTML with absolute links (the email's context)."""
     context = email_context(series, loaded, Urls(series.base_url), web=True)
-    return fill(render_template(workspace, "feed-entry.html.j2", context), {}).strip()
+    html = render_template(workspace, "feed-entry.html.j2", context)
+    # No one reader: fallbacks or nothing, escaped as HTML.
+    return fill(html, series.merge_fields, lambda value: str(escape(value))).strip()

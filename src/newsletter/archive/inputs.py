@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter import __version__, markup
+from newsletter.errors import WorkspaceError
+from newsletter.workspace import REMOTE
 
 if TYPE_CHECKING:  # kept out of the import so build workers start before pydantic loads
     from newsletter.loader import LoadedIssue
@@ -16,16 +18,18 @@ if TYPE_CHECKING:  # kept out of the import so build workers start before pydant
 
 
 def image_sources(series: Series, loaded: LoadedIssue) -> list[str]:
-    """Return every workspace image path the issue shows (hero, articles, bodies, logo)."""
+    """Return every workspace image path the issue shows (hero, summaries, articles, logo)."""
     issue = loaded.issue
     found = [issue.image.src] if issue.image else []
+    for item in issue.items:
+        found += [src for src, _alt, _title in markup.images(item.summary, inline=True)]
     for article in issue.articles:
         if article.image:
             found.append(article.image.src)
         found += [src for src, _alt, _title in markup.images(article.body)]
     if series.brand.logo:
         found.append(series.brand.logo)
-    local = [src for src in found if not src.startswith(("http://", "https://"))]
+    local = [src for src in found if not src.lower().startswith(REMOTE)]
     return list(dict.fromkeys(local))
 
 
@@ -61,10 +65,12 @@ def issue_fingerprint(
     digest = hashlib.sha256(shared.encode())
     digest.update(loaded.path.read_bytes())
     for src in image_sources(series, loaded):
-        path = workspace.resolve(src)
         digest.update(src.encode() + b"\0")
-        if path.is_file():
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        try:
+            path = workspace.contained(src)
+        except WorkspaceError:
+            continue  # refused when the images are copied
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
 
 

@@ -12,7 +12,7 @@ from newsletter.cli.base import State, cli, pass_state
 PROGRESS_FROM = 8  # below this many issues a progress bar is more noise than help
 
 
-@cli.command()
+@cli.command(short_help="Build the web archive: pages, PDFs, index and feed.")
 @click.option(
     "-o",
     "--output",
@@ -26,8 +26,13 @@ PROGRESS_FROM = 8  # below this many issues a progress bar is more noise than he
     help="Issues rendered at once. Default: one per CPU core.",
 )
 @click.option("--force", is_flag=True, help="Re-render every issue, changed or not.")
+@click.option(
+    "--drafts",
+    is_flag=True,
+    help="Include drafts (draft: true) in the site and feed, for a private preview.",
+)
 @pass_state
-def build(state: State, output: Path | None, jobs: int | None, force: bool) -> None:
+def build(state: State, output: Path | None, jobs: int | None, force: bool, drafts: bool) -> None:
     """Build the web archive: every issue's web page and PDF, an index and an Atom feed.
 
     Only issues whose inputs changed (issue file, newsletter.yaml, templates, images) are
@@ -61,7 +66,13 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool) -> N
 
     try:
         report = build_site(
-            workspace, output, jobs=jobs, force=force, progress=advance, on_plan=planned
+            workspace,
+            output,
+            jobs=jobs,
+            force=force,
+            progress=advance,
+            on_plan=planned,
+            drafts=drafts,
         )
     finally:
         if bar is not None:
@@ -73,6 +84,11 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool) -> N
         + (f", {len(report.removed)} removed" if report.removed else "")
         + f" in {report.seconds:.1f} s -> {target}/index.html"
     )
+    if report.drafts:
+        ui.show_note(
+            f"left out {ui.plural(len(report.drafts), 'draft')} "
+            f"({', '.join(report.drafts)}); 'newsletter build --drafts' includes them"
+        )
     if report.unchanged_warnings:
         ui.show_note(
             f"{ui.plural(report.unchanged_warnings, 'warning')} in unchanged issues "

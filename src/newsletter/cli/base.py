@@ -1,19 +1,26 @@
 """The `newsletter` group: shared options, and library errors mapped to exit codes.
 
-Exit codes: 0 success, 1 problems found, 2 usage error, 130 interrupted.
+Exit codes: 0 success, 1 problems found, 2 usage error, 130 interrupted; and for
+conditions of the machine rather than of the input (sysexits.h numbers):
+65 the state database (ledger) is damaged, 73 a file cannot be written (read-only
+folder or file system, no permission), 74 the disk is full, 141 the output was
+closed early (`newsletter status ... | head -1`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gc
 import os
+import sys
 import traceback
 from pathlib import Path
 
 import click
 
 from newsletter import __version__, ui
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, StateError
 from newsletter.workspace import Workspace, find_workspace
 
 
@@ -39,23 +46,105 @@ class NewsletterGroup(click.Group):
             return super().invoke(ctx)
         except NewsletterError as exc:
             ui.show_diagnostics(exc.diagnostics)
-            if exc.message:
-                ui.show_error(exc.message)
             code = exc.exit_code
+            message = exc.message
+            if isinstance(exc, StateError) and _damaged(exc.__context__):
+                message, code = f"{message}; {DAMAGED_HINT}", EXIT_DAMAGED
+            elif isinstance(exc, StateError) and exc.__context__ is not None:
+                # The store says what it could not do; the machine's condition sets the code.
+                code = (machine_condition(exc.__context__) or ("", code))[1]
+                if code == EXIT_CANNOT_WRITE:
+                    message += " (a read-only folder?)"
+            if message:
+                ui.show_error(message)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except ModuleNotFoundError:
+            raise  # an incomplete installation, not a bug: newsletter.launcher says so
         except KeyboardInterrupt:
             ui.show_error("interrupted")
             code = 130
-        except Exception as exc:  # a bug: say so briefly, full trace only on request
-            if os.environ.get("NEWSLETTER_DEBUG"):
-                traceback.print_exc()
-            ui.show_error(
-                f"internal error ({type(exc).__name__}: {exc}); "
-                "set NEWSLETTER_DEBUG=1 for details and please report it"
-            )
-            code = 1
+        except BrokenPipeError:
+            _quiet_stdout()
+            ui.show_error("the output was closed before everything was written (broken pipe)")
+            code = EXIT_PIPE
+        except Exception as exc:
+            code = _unexpected(exc)
         ctx.exit(code)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List the commands with their summaries whole (click cuts them off with '...')."""
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _unexpected(exc: Exception) -> int:
+    """Report a condition of the machine plainly, anything else as a bug; return the exit code."""
+    condition = machine_condition(exc)
+    if condition is not None:
+        ui.show_error(condition[0])
+        return condition[1]
+    if os.environ.get("NEWSLETTER_DEBUG"):
+        traceback.print_exc()
+    ui.show_error(
+        f"internal error ({type(exc).__name__}: {exc}); "
+        "set NEWSLETTER_DEBUG=1 for details and please report it"
+    )
+    return 1
+
+
+EXIT_DAMAGED, EXIT_CANNOT_WRITE, EXIT_DISK_FULL, EXIT_PIPE = 65, 73, 74, 141
+DAMAGED_HINT = (
+    "the database is damaged: restore it from a backup, or move it away to start a new "
+    "ledger (which then forgets what was sent)"
+)
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def _damaged(exc: BaseException | None) -> bool:
+    """Return True for SQLite's 'file is not a database' and 'disk image is malformed'."""
+    sqlite3 = sys.modules.get("sqlite3")
+    return (
+        sqlite3 is not None
+        and isinstance(exc, sqlite3.DatabaseError)
+        and not isinstance(exc, sqlite3.OperationalError)  # locked, cannot open: not damage
+    )
+
+
+def machine_condition(exc: BaseException) -> tuple[str, int] | None:
+    """Return the one-line message and exit code of a condition of the machine, or None."""
+    if _damaged(exc):
+        return f"state database: {exc}; {DAMAGED_HINT}", EXIT_DAMAGED
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        if "disk is full" in text:
+            return "the disk is full: the state database cannot grow; free some space", (
+                EXIT_DISK_FULL
+            )
+        if "readonly" in text or "unable to open" in text:
+            return f"cannot write the state database in .newsletter/: {text}", EXIT_CANNOT_WRITE
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" writing {exc.filename}" if exc.filename else ""
+        return f"the disk is full{where}: free some space and run the command again", (
+            EXIT_DISK_FULL
+        )
+    if isinstance(exc, OSError) and exc.errno in _READ_ONLY:
+        where = exc.filename or "a file"
+        return f"cannot write {where}: {exc.strerror} (a read-only folder?)", EXIT_CANNOT_WRITE
+    return None
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null: the reader is gone, and Python would flush again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 pass_state = click.make_pass_decorator(State)

@@ -8,7 +8,7 @@ from newsletter import ui
 from newsletter.cli.base import cli
 
 
-@cli.command()
+@cli.command(short_help="Check the tools rendering needs: WeasyPrint, fonts, Chromium.")
 def doctor() -> None:
     """Report WeasyPrint, Pango, fonts (CJK coverage), Chromium and poppler, with fixes.
 

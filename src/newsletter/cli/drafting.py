@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
 
 
-@cli.command()
+@cli.command(short_help="Check issues and newsletter.yaml; report every problem.")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--strict", is_flag=True, help="Fail on warnings too (preheader, credits, lengths, TODOs)."
@@ -67,14 +68,15 @@ def schema(series: bool, output: Path | None) -> None:
     if output:
         output.write_text(text + "\n", encoding="utf-8")
     else:
-        click.echo(text)
+        ui.echo(text)
 
 
-@cli.command()
+@cli.command(short_help="Write the skeleton of the next issue (a draft).")
 @click.option(
     "--date",
     "date",
     type=click.DateTime(formats=["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
     help="Issue date (YYYY-MM-DD). Default: the newest issue's date plus cadence_days.",
 )
 @click.option(
@@ -91,14 +93,20 @@ def new(state: State, date, volume: int | None) -> None:
     from newsletter.scaffold import new_issue
 
     path = new_issue(state.workspace(), date.date() if date else None, volume)
-    click.echo(str(path))
+    ui.echo(str(path))
 
 
-@cli.command()
+@cli.command(short_help="Create a workspace: settings, sample issue, templates.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def init(directory: Path) -> None:
     """Create a workspace in DIRECTORY: newsletter.yaml, a sample issue, templates, schemas."""
     from newsletter.scaffold import init_workspace
 
     for path in init_workspace(directory):
-        click.echo(str(path))
+        ui.echo(str(path))
+    go = f"  cd {shlex.quote(str(directory))}\n" if directory.resolve() != Path.cwd() else ""
+    ui.show_note(
+        "next:\n" + go + "  newsletter check      # every problem, at its line\n"
+        "  newsletter preview    # see vol-1-1 in the browser, live as you edit\n"
+        "  newsletter new        # start the next issue (a draft)"
+    )

@@ -15,7 +15,7 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops as cleanly as Ctrl-C
 
 
-@cli.command()
+@cli.command(short_help="Serve an issue live in the browser.")
 @click.argument("issue", required=False)
 @click.option(
     "-p",
@@ -59,7 +59,7 @@ def preview(state: State, issue: str | None, port: int, host: str, open_browser:
     live = LivePreview(workspace, host=host, port=port, on_render=_report_render)
     path = f"issues/{slug}/" if issue is not None else ""
     url = live.url + path
-    click.echo(f"previewing at {url}")
+    ui.echo(f"previewing at {url}")
     ui.show_note("watching newsletter.yaml, issues/, templates/ and images/; Ctrl-C stops")
     sys.stdout.flush()
     if open_browser:
@@ -75,14 +75,12 @@ def preview(state: State, issue: str | None, port: int, host: str, open_browser:
 
 def _show_issues(issues) -> None:
     if not issues:
-        click.echo("no issues yet: create one with 'newsletter new'")
+        ui.echo("no issues yet: create one with 'newsletter new'")
         return
     width = max(len(item.slug) for item in issues)
     for item in issues:
         status = f"{ui.plural(item.errors, 'error')}" if item.errors else "ok"
-        click.echo(
-            f"{item.slug:<{width}}  {item.label:<9} {item.date:<10}  {item.title}  ({status})"
-        )
+        ui.echo(f"{item.slug:<{width}}  {item.label:<9} {item.date:<10}  {item.title}  ({status})")
 
 
 def _report_render(state) -> None:

@@ -20,7 +20,7 @@ def _formats(ctx: click.Context, param: click.Parameter, value: str | None) -> l
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
-@cli.command()
+@cli.command(short_help="Render issues as email, text, print and PDF files.")
 @click.argument("issues", nargs=-1, metavar="[ISSUE]...")
 @click.option(
     "-o",
@@ -63,5 +63,5 @@ def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats:
         written, warnings = render_issue(workspace, series, item, target, formats)
         ui.show_diagnostics(warnings)
         for path in written:
-            click.echo(str(path))
+            ui.echo(str(path))
     ui.show_note(f"rendered {ui.plural(len(loaded), 'issue')} ({', '.join(formats)}) into {target}")

@@ -23,14 +23,18 @@ def load_message(workspace, series, loaded):
     return render_message(workspace, series, loaded)
 
 
-@cli.command()
+@cli.command(
+    short_help="Send an issue to a subscriber list (or --test).",
+    options_metavar="(--list FILE | --test ADDR) [OPTIONS]",
+)
 @click.argument("issue")
 @click.option(
     "--list",
     "list_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Subscriber CSV: an email / e-mail / 'Email Address' column, optional names, "
-    "other columns as merge fields.",
+    metavar="FILE",
+    help="[required unless --test] Subscriber CSV: an email / e-mail / 'Email Address' "
+    "column, optional names, other columns as merge fields.",
 )
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @click.option("--dry-run", is_flag=True, help="Build every payload, send nothing.")
@@ -39,7 +43,8 @@ def load_message(workspace, series, loaded):
     "tests",
     multiple=True,
     metavar="ADDR",
-    help="Send only to ADDR (repeatable), subject marked [TEST]; the ledger is untouched.",
+    help="[or --list] Send only to ADDR (repeatable), subject marked [TEST]; the ledger is "
+    "untouched. Sends drafts and TODOs too.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
@@ -54,7 +59,11 @@ def load_message(workspace, series, loaded):
     "(automatic for providers with idempotency keys).",
 )
 @click.option("--retry-failed", is_flag=True, help="Also retry recipients that failed before.")
-@click.option("--strict", is_flag=True, help="Abort if the list has invalid or duplicate rows.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse on any warning too: the issue's, and invalid or duplicate rows in the list.",
+)
 @click.option(
     "--reconcile",
     "rebuild",
@@ -100,18 +109,25 @@ def send(
     from newsletter.loader import require_issue
     from newsletter.send.engine import Options
     from newsletter.send.job import SendJob, make_provider, send_test
+    from newsletter.send.readiness import refuse_unfilled, refuse_unready
 
     if not tests and list_path is None:
         raise click.UsageError("give the subscriber list with --list FILE (or --test ADDR)")
     if list_path is not None and not tests and not list_path.is_file():
         raise click.BadParameter(f"{list_path} is not a file", param_hint="--list")
     workspace = state.workspace()
-    series, loaded, _warnings = require_issue(workspace, issue)
+    series, loaded, diagnostics = require_issue(workspace, issue)
+    warnings = [d for d in diagnostics if not d.is_error]
+    if not tests:
+        refuse_unready(loaded, warnings, strict=strict)
     message = load_message(workspace, series, loaded)
+    if not tests:
+        refuse_unfilled(message, series, list_path)
     chosen = make_provider(
         workspace, series, message, provider, rate or None, dry_run=dry_run and not tests
     )
     options = Options(rate=None if rate == 0 else chosen.rate)
+    ui.show_diagnostics(warnings)  # the issue's own warnings, before anything goes out
     if tests:
         with _Progress(len(tests)) as bar:
             report = send_test(series, message, chosen, list(tests), bar.update)
@@ -142,11 +158,11 @@ def send(
         if hidden > 0:
             ui.show_note(f"... and {ui.plural(hidden, 'more problem')} in the list")
         total = job.to_send()
-        _summary(series, message, chosen, plan, job, total)
+        _summary(series, message, chosen, plan, job, total, len(warnings))
         if total and not dry_run and not yes:
             if not sys.stdin.isatty():
                 raise click.UsageError("not a terminal: confirm with --yes to send")
-            click.confirm(f"Send to {total} recipients?", abort=True, err=True)
+            click.confirm(f"Send to {ui.plural(total, 'recipient')}?", abort=True, err=True)
         with _Progress(total) as bar:
             report = job.run(bar.update)
         left = job.ledger.counts()
@@ -175,13 +191,14 @@ def _reconciled(result, provider: str) -> None:
         ui.show_note(f"cannot reconcile {count} unknown: {why}")
 
 
-def _summary(series, message, provider, plan, job, total: int) -> None:
+def _summary(series, message, provider, plan, job, total: int, warnings: int = 0) -> None:
     counts = plan.counts
     lines = [
         ("issue", f"{message.slug}: {message.subject}"),
+        ("warnings", f"{warnings} (listed above)" if warnings else "none"),
         ("provider", provider.name),
         ("sender", f"{message.from_name} <{message.from_email}>"),
-        ("list", f"{plan.rows} rows in {job.list_path}"),
+        ("list", f"{ui.plural(plan.rows, 'row')} in {job.list_path}"),
         ("invalid", f"{plan.invalid} (skipped)"),
         ("duplicates", f"{plan.duplicates} (skipped)"),
         ("suppressed", f"{counts['suppressed']} (never mailed)"),
@@ -247,7 +264,7 @@ def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     ui.show_note(
         f"sent {report.sent}, failed {report.failed}, unknown {unknown} "
         f"in {report.elapsed:.1f} s ({rate:.0f}/s, {ui.plural(report.requests, 'request')}, "
-        f"{ui.plural(report.retries, 'retry')})".replace("retrys", "retries")
+        f"{ui.plural(report.retries, 'retry', 'retries')})"
     )
     for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         ui.show_note(f"  failed x{count}: {reason}")
@@ -315,7 +332,7 @@ def format_option(json_help: str):
     )
 
 
-@cli.command()
+@cli.command(short_help="Show how far the sending of an issue got.")
 @click.argument("issue")
 @format_option(
     'json: {"issue": slug, "recorded": true, "counts": {"pending": n, "sent": n, ...}, '
@@ -324,8 +341,9 @@ def format_option(json_help: str):
 @click.option(
     "--state",
     "only",
-    type=click.Choice(STATES),
-    help="Print the addresses in this state, one per line, instead of the counts.",
+    type=click.Choice([*STATES, "inflight"]),
+    help="Print the addresses in this state, one per line, instead of the counts "
+    "(inflight: in a batch being sent right now).",
 )
 @click.option(
     "--reconcile",
@@ -359,7 +377,7 @@ def status(
         result = _reconcile_status(state, ledger, provider) if reconcile else None
         if only:
             for address in ledger.addresses(only):
-                click.echo(address)
+                ui.echo(address)
             return
         _print_status(ledger, slug, fmt, running, result)
         counts = ledger.counts()
@@ -443,28 +461,28 @@ def _print_status(ledger, slug: str, fmt: str, running: bool, result) -> None:
             }
         if running:
             data["inflight"] = inflight
-        click.echo(json.dumps(data))
+        ui.echo(json.dumps(data))
         return
     if not recorded:
-        click.echo(f"{slug}: not sent (the ledger has no record of it)")
+        ui.echo(f"{slug}: not sent (the ledger has no record of it)")
         return
     width = max(map(len, STATES))
-    click.echo(f"{slug}{' (a send is running)' if running else ''}")
+    ui.echo(f"{slug}{' (a send is running)' if running else ''}")
     for name in STATES:
-        click.echo(f"  {name:<{width}}  {counts[name]}")
+        ui.echo(f"  {name:<{width}}  {counts[name]}")
     if running:
-        click.echo(f"  {'inflight':<{width}}  {inflight}")
+        ui.echo(f"  {'inflight':<{width}}  {inflight}")
     for reason, count in ledger.reasons("failed"):
-        click.echo(f"  failed x{count}: {reason}")
+        ui.echo(f"  failed x{count}: {reason}")
     if batches["total"]:
-        click.echo(
+        ui.echo(
             f"  unknown batches: {batches['reconcilable']} can be reconciled "
             f"('newsletter status {slug} --reconcile'), {batches['cannot_reconcile']} cannot"
         )
         for why, count in batches["why"].items():
-            click.echo(f"  cannot reconcile x{count}: {why}")
+            ui.echo(f"  cannot reconcile x{count}: {why}")
     if ledger.reconciled():
-        click.echo(f"  reconciled: {ledger.reconciled()} found sent at the provider")
+        ui.echo(f"  reconciled: {ledger.reconciled()} found sent at the provider")
     if result is not None:
         _reconciled(result, "the provider")
 
@@ -523,10 +541,10 @@ def suppress_list(state: State, fmt: str) -> None:
             when = dt.datetime.fromtimestamp(entry.added, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             if fmt == "json":
                 data = {"address": entry.address, "reason": entry.reason, "source": entry.source}
-                click.echo(json.dumps({**data, "time": when, "list": entry.list}))
+                ui.echo(json.dumps({**data, "time": when, "list": entry.list}))
             else:
                 row = (entry.address, entry.reason, entry.source, when, entry.list or "-")
-                click.echo("\t".join(row))
+                ui.echo("\t".join(row))
     finally:
         store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import click
@@ -11,7 +12,7 @@ from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
 
 
-@cli.command()
+@cli.command(short_help="Answer unsubscribe links and one-click unsubscribe POSTs.")
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -46,31 +47,40 @@ def serve(state: State, host: str, port: int, serve_workspace: Path | None, thre
             f"set {SECRET_ENV} to the secret 'newsletter send' signs the links with; "
             "without it no unsubscribe link can be checked"
         )
-    from newsletter.serve.app import MAX_BODY, create_app
+    from newsletter.serve.app import WEBHOOK_BODY, create_app
 
     root = serve_workspace or state.workspace().root
     app = create_app(root)
     from waitress.server import create_server
 
-    # ident="": no Server header naming the software; max_request_body_size: the handlers
-    # read at most MAX_BODY, and waitress refuses anything larger before buffering it.
+    # ident="": no Server header naming the software; max_request_body_size: waitress
+    # refuses anything larger than a webhook's event before buffering it (the unsubscribe
+    # handlers take far less: 4 KB).
     server = create_server(
         app,
         host=host,
         port=port,
         threads=threads,
         ident="",
-        max_request_body_size=MAX_BODY,
+        max_request_body_size=WEBHOOK_BODY,
         backlog=2048,
         connection_limit=1000,
     )
+    hooks = sorted(path for path in app.routes if path.startswith("/webhooks/"))
     ui.show_note(
         f"serving unsubscribes for {app.series.name} on "
         f"http://{host}:{server.effective_port}/ (Ctrl-C stops)"
     )
+    if hooks:
+        ui.show_note(f"webhooks: {', '.join(hooks)}")
+    signal.signal(signal.SIGTERM, _interrupt)  # systemd's stop is as clean as Ctrl-C
     try:
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
         server.close()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

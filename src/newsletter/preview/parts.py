@@ -99,7 +99,12 @@ def render_parts(workspace: Workspace, slug: str) -> Parts:
     message = render_message(workspace, series, loaded)  # RenderError over Gmail's limit
     diagnostics += size_diagnostics(message.html, loaded)  # a warning when close to it
     # The example reader `newsletter render` writes for, so the preview shows those files.
-    personal = sample(message, series.base_url)
+    personal = sample(
+        message,
+        series.base_url,
+        series.merge_fields,
+        unsubscribe_url=series.delivery.unsubscribe_url,
+    )
     return Parts(
         slug=slug,
         subject=personal.subject,
@@ -139,9 +144,8 @@ def asset_path(workspace: Workspace, relative: str) -> Path | None:
     parts = PurePosixPath(relative).parts
     if not parts or any(p.startswith(".") or "\\" in p or "\0" in p for p in parts):
         return None
-    root = workspace.root.resolve()
-    path = (root / Path(*parts)).resolve()
-    if not path.is_relative_to(root) or path.suffix.lower() not in ASSET_SUFFIXES:
+    path = workspace.root / Path(*parts)
+    if not workspace.contains(path) or path.resolve().suffix.lower() not in ASSET_SUFFIXES:
         return None
     return path if path.is_file() else None
 

@@ -25,9 +25,8 @@ from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from newsletter.checks import SLUG_PATTERN
 from newsletter.errors import PreviewError
 from newsletter.preview import page
 from newsletter.preview.parts import Renderer, asset_path, render_parts, with_color_scheme
@@ -130,14 +129,20 @@ class PreviewHandler(BaseHTTPRequestHandler):
             case ["assets", *rest] if rest and rest[-1]:
                 return self.send_asset("/".join(rest))
             case ["issues", slug]:
-                return self.redirect(f"/issues/{slug}/") if self.known(slug) else self.not_found()
+                if not self.known(slug):
+                    return self.not_found()
+                return self.redirect(f"/issues/{quote(slug)}/")
             case ["issues", slug, part] if self.known(slug):
                 return self.send_part(slug, part)
         return self.not_found()
 
     def known(self, slug: str) -> bool:
-        """Return True if slug names an issue file (or one the session already shows)."""
-        if not SLUG_PATTERN.match(slug):
+        """Return True if slug names an issue file (or one the session already shows).
+
+        Any file name `check` accepts is served, even one it only warns about (Vol-2-11);
+        path_segments has already refused separators, dot names and NUL.
+        """
+        if not slug or slug.startswith(".") or any(c in slug for c in "/\\\0"):
             return False
         session = self.server.session
         workspace = session.workspace

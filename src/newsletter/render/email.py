@@ -84,7 +84,9 @@ def email_context(
         "items": [
             {
                 "headline": item.headline,
-                "summary": to_html(item.summary, inline=True),
+                "summary": to_html(
+                    item.summary, inline=True, image_url=urls.asset, image_width=CONTENT_WIDTH
+                ),
                 "links": item.links,
             }
             for item in issue.items

@@ -58,7 +58,14 @@ class RenderJob:
         """Return the email as the example reader receives it (what the files show)."""
         from newsletter.render.mime import sample
 
-        return self.once("sample", lambda: sample(self.message, self.series.base_url))
+        series = self.series
+        unsubscribe_url = series.delivery.unsubscribe_url
+        return self.once(
+            "sample",
+            lambda: sample(
+                self.message, series.base_url, series.merge_fields, unsubscribe_url=unsubscribe_url
+            ),
+        )
 
     def write(self, name: str, content: str | bytes) -> Path:
         """Write one file into the issue's folder and return its path."""

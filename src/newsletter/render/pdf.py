@@ -42,15 +42,16 @@ def _fetcher_class():
 
     class WorkspaceFetcher(URLFetcher):
         def __init__(self, root: Path):
+            from newsletter.workspace import Workspace
+
             super().__init__(allowed_protocols=("file", "data"))
-            self.root = root.resolve()
+            self.workspace = Workspace(root)
             self.refused: list[str] = []
 
         def fetch(self, url, headers=None):
             parts = urlsplit(url)
             if parts.scheme == "file":
-                path = Path(unquote(parts.path)).resolve()
-                if not path.is_relative_to(self.root):
+                if not self.workspace.contains(Path(unquote(parts.path))):
                     self.refused.append(url)
                     raise ValueError(f"{url} is outside the workspace")
             elif parts.scheme != "data":

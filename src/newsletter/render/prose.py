@@ -59,9 +59,7 @@ def to_html(
 ) -> Markup:
     """Return Markdown text as safe HTML (inline: no surrounding paragraph)."""
     md = markup.markdown()
-    if inline:
-        return Markup(md.renderInline(text).strip())
-    tokens = md.parse(text)
+    tokens = md.parseInline(text) if inline else md.parse(text)
     _shift_headings(tokens, heading_shift)
     _images(tokens, image_url, image_width)
     return Markup(md.renderer.render(tokens, md.options, {}).strip())

@@ -3,16 +3,23 @@
 Autoescape is on for every template that produces markup (MJML, HTML), and
 undefined names are errors, so content from YAML can never become template code
 and a typo in a template fails loudly instead of rendering nothing.
+
+Workspace templates are code anyone with write access to the workspace can change
+(a pull request, in CI where the send secrets live), so they run in Jinja2's
+immutable sandbox: no attribute of Python's internals (`__class__`, `__globals__`,
+`mro`), no mutating the values they are given. Compiled templates are cached outside
+the workspace, as a cache file committed into it would be code run unsandboxed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from newsletter.errors import Diagnostic, RenderError, display_path
+from newsletter.errors import Diagnostic, NewsletterError, RenderError, display_path
 
 if TYPE_CHECKING:
     import jinja2
@@ -26,32 +33,40 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(PLAIN_SUFFIXES)
 
 
+def cache_dir() -> Path:
+    """Return the user's folder for compiled templates ($XDG_CACHE_HOME/newsletter/templates)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "newsletter" / "templates"
+
+
 def _bytecode_cache(folder: Path | None):
     """Return a cache of compiled templates in folder, or None where it cannot be written.
 
     Compiling the templates takes about 25 ms of each `newsletter render`; entries are
-    keyed by the template's source, so an edited template is compiled afresh.
+    keyed by the template's path and source, so an edited template is compiled afresh.
     """
     import jinja2
 
     class QuietCache(jinja2.FileSystemBytecodeCache):
         def dump_bytecode(self, bucket) -> None:
-            # a read-only workspace still renders, just without the cache
+            # a read-only cache folder still renders, just without the cache
             with contextlib.suppress(OSError):
                 super().dump_bytecode(bucket)
 
     if folder is None:
         return None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError:
         return None
-    return QuietCache(str(folder))
+    # Sandboxed code differs from plain code for the same source: never mix the two.
+    return QuietCache(str(folder), pattern="__sandboxed_%s.cache")
 
 
 @lru_cache(maxsize=8)
-def _environment(templates_dir: Path, cache_dir: Path | None = None) -> jinja2.Environment:
+def _environment(templates_dir: Path, cache: Path | None = None) -> jinja2.Environment:
     import jinja2
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     loader = jinja2.ChoiceLoader(
         [
@@ -59,14 +74,14 @@ def _environment(templates_dir: Path, cache_dir: Path | None = None) -> jinja2.E
             jinja2.PackageLoader("newsletter", "templates"),
         ]
     )
-    return jinja2.Environment(
+    return ImmutableSandboxedEnvironment(
         loader=loader,
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        bytecode_cache=_bytecode_cache(cache_dir),
+        bytecode_cache=_bytecode_cache(cache),
         # No in-memory template cache: it would miss a workspace override created after
         # the package default was loaded (a running preview). The bytecode cache keeps
         # loading at about a millisecond.
@@ -76,14 +91,13 @@ def _environment(templates_dir: Path, cache_dir: Path | None = None) -> jinja2.E
 
 def environment(workspace: Workspace) -> jinja2.Environment:
     """Return the template environment of a workspace (cached; templates reload on change)."""
-    return _environment(
-        workspace.templates_dir.resolve(), (workspace.state_dir / "cache" / "templates").resolve()
-    )
+    return _environment(workspace.templates_dir.resolve(), cache_dir())
 
 
 def render_template(workspace: Workspace, name: str, context: dict[str, Any]) -> str:
     """Render a template by name, turning template errors into a RenderError at file:line."""
     import jinja2
+    from jinja2.sandbox import SecurityError
 
     env = environment(workspace)
     try:
@@ -96,13 +110,31 @@ def render_template(workspace: Workspace, name: str, context: dict[str, Any]) ->
         where = _shown(exc.filename, exc.name or name)
         raise RenderError(
             f"template {where} has a syntax error",
-            [Diagnostic(where, exc.lineno or 1, 1, exc.message or str(exc))],
+            [Diagnostic(where, exc.lineno or 1, 0, exc.message or str(exc))],
         ) from None
-    except (jinja2.UndefinedError, TypeError, ValueError) as exc:
-        where, line = _template_frame(exc, name)
-        raise RenderError(
-            f"template {where} failed: {exc}", [Diagnostic(where, line, 1, str(exc))]
-        ) from None
+    except NewsletterError:
+        raise
+    except SecurityError as exc:
+        raise _located(exc, name, f"refused by the template sandbox: {exc}") from None
+    except RecursionError as exc:
+        raise _located(exc, name, "templates include each other without end") from None
+    except Exception as exc:  # a template's own runtime error ({{ 1/0 }}), not ours
+        raise _located(exc, name, _describe(exc)) from None
+
+
+def _describe(exc: Exception) -> str:
+    """Return a runtime error as a user reads it: 'division by zero (ZeroDivisionError)'."""
+    import jinja2
+
+    if isinstance(exc, (jinja2.UndefinedError, jinja2.TemplateError)):
+        return str(exc)
+    return f"{exc} ({type(exc).__name__})" if str(exc) else type(exc).__name__
+
+
+def _located(exc: BaseException, name: str, message: str) -> RenderError:
+    """Return a RenderError at the template file and line where exc happened."""
+    where, line = _template_frame(exc, name)
+    return RenderError(f"template {where} failed: {message}", [Diagnostic(where, line, 0, message)])
 
 
 def _shown(filename: str | None, fallback: str) -> str:

@@ -22,7 +22,8 @@ SITE_RELATIVE = Urls("../")
 def render_web_page(workspace: Workspace, series: Series, loaded: LoadedIssue) -> str:
     """Return the issue's web page: archive navigation instead of unsubscribe, relative links."""
     html = render_email_html(workspace, series, loaded, SITE_RELATIVE, web=True)
-    html = fill(html, {})  # merge fields have no reader on the web: they read as nothing
+    # The web has no one reader: merge fields read as their fallbacks, or as nothing.
+    html = fill(html, series.merge_fields, lambda value: str(escape(value)))
     head = [
         '<link rel="alternate" type="application/atom+xml" href="../feed.xml" '
         f'title="{escape(series.name)}">'

@@ -25,6 +25,7 @@ from newsletter.send import ledger as ledger_db
 from newsletter.send import providers, unsubscribe
 from newsletter.send.engine import Engine, Options, Report, make_batches
 from newsletter.send.providers.base import Batch, Provider
+from newsletter.send.readiness import with_fallbacks
 from newsletter.send.reconcile import Lookup, Reconciliation, look_up_issue, reconcile
 from newsletter.send.subscribers import Recipient, Row, check_address, read_rows, recipient
 from newsletter.state import Store, open_store
@@ -80,20 +81,28 @@ def search_provider(workspace: Workspace, series: Series, name: str | None = Non
 def personalizer(
     series: Series, message: RenderedMessage, provider: Provider
 ) -> Callable[[Row, str], Recipient]:
-    """Return the function that gives a list row its merge fields and unsubscribe URL."""
-    if "unsubscribe_url" not in message.fields():
+    """Return the function that gives a list row its merge fields and unsubscribe URL.
+
+    An empty or missing field gets its fallback from newsletter.yaml (merge_fields).
+    """
+    fallbacks = {k: v for k, v in series.merge_fields.items() if v}
+    links = None
+    if "unsubscribe_url" in message.fields():
+        links = unsubscribe.from_environment(
+            series.base_url,
+            list_id(series),
+            ephemeral_ok=provider.name == "outbox",
+            url=series.delivery.unsubscribe_url,
+        )
+        links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
+    if links is None and not fallbacks:
         return recipient
-    links = unsubscribe.from_environment(
-        series.base_url,
-        list_id(series),
-        ephemeral_ok=provider.name == "outbox",
-        url=series.delivery.unsubscribe_url,
-    )
-    links.url("check@example.org")  # fail now, not mid-run, when base_url is missing
 
     def values(row: Row, email: str) -> Recipient:
         person = recipient(row, email)
-        person.values["unsubscribe_url"] = links.url(email)
+        with_fallbacks(person.values, fallbacks)
+        if links is not None:
+            person.values["unsubscribe_url"] = links.url(email)
         return person
 
     return values

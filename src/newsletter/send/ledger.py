@@ -91,7 +91,9 @@ class Ledger:
 
     def _plan_part(self, plan: Plan, part: list, check, most: int) -> None:
         """Record one chunk of list rows (a few queries per chunk, not per row)."""
-        checked = [(row, *check(row.address)) for row in part]
+        checked = [
+            (row, *((None, row.problem) if row.problem else check(row.address))) for row in part
+        ]
         keys = [email.lower() for _, email, _ in checked if email is not None]
         listed = self.store.listed(self.issue, keys)  # earlier in this list: duplicates
         suppressed = self.store.suppressed(keys)
@@ -100,7 +102,8 @@ class Ledger:
             plan.rows += 1
             if email is None:
                 plan.invalid += 1
-                plan.problem(row.line, row.address, f"invalid address: {why}", most)
+                shown = why if row.problem else f"invalid address: {why}"
+                plan.problem(row.line, row.address, shown, most)
                 writes.append((f"!{row.line}", row.address, row.line, "invalid", why))
                 continue
             key = email.lower()

@@ -141,9 +141,12 @@ def reconcile(
                 note(
                     f"waiting {pause:.0f} s for {provider.name}'s search to settle before "
                     f"concluding that {result.waiting} recipients were not sent "
-                    "(delivery.reconcile_settle)"
+                    "(delivery.reconcile_settle; Ctrl-C to stop waiting: they stay unknown)"
                 )
-            time.sleep(pause)
+            try:
+                time.sleep(pause)
+            except KeyboardInterrupt:  # they stay unknown: 'status --reconcile' later
+                return result
         result.waiting = 0
     return result
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import functools
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,11 +54,16 @@ class Recipient:
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One record of the list, as read: raw address and merge fields."""
+    """One record of the list, as read: raw address and merge fields.
+
+    A malformed record (a quote left open, more fields than the header) carries its
+    problem and is never mailed: its fields cannot be trusted to be what they say.
+    """
 
     line: int
     address: str
     values: dict[str, str]
+    problem: str = ""
 
 
 def field_name(header: str) -> str:
@@ -75,7 +81,13 @@ def _delimiter(header_line: str) -> str:
 
 
 def read_rows(path: Path) -> Iterator[Row]:
-    """Yield each record of a subscriber CSV with the line it starts on."""
+    """Yield each record of a subscriber CSV with the line it starts on.
+
+    A quote left open would make the csv module read every later line into one field
+    (and mail those addresses to the row's recipient, in its name). Such a record is
+    cut back to its own line, yielded with its problem, and the lines it swallowed are
+    read again as rows of their own.
+    """
     shown = display_path(path)
     try:
         handle = path.open(encoding="utf-8-sig", newline="")
@@ -87,7 +99,9 @@ def read_rows(path: Path) -> Iterator[Row]:
         except UnicodeDecodeError as exc:
             raise SendError(f"{shown} is not UTF-8 text ({exc.reason})") from None
         handle.seek(0)
-        reader = csv.reader(handle, delimiter=_delimiter(sample.split("\n", 1)[0]))
+        lines = _Lines(handle)
+        delimiter = _delimiter(sample.split("\n", 1)[0])
+        reader = csv.reader(lines, delimiter=delimiter)
         try:
             header = next(reader, None)
             if not header:
@@ -106,23 +120,83 @@ def read_rows(path: Path) -> Iterator[Row]:
                         )
                     ],
                 )
-            address_at = names.index("email")
-            start = reader.line_num + 1
-            for record in reader:
-                line, start = start, reader.line_num + 1
+            address_at, width = names.index("email"), len(names)
+            while True:
+                lines.taken.clear()
+                record = next(reader, None)
+                if record is None:
+                    return
+                line = lines.taken[0][0]
                 if not any(cell.strip() for cell in record):
                     continue
+                address = record[address_at].strip() if address_at < len(record) else ""
+                # Most records are one line of at most the header's fields: nothing to look at.
+                if len(lines.taken) > 1 or len(record) > width:
+                    problem = _malformed(record, lines, delimiter, width, address_at)
+                    if problem:
+                        yield Row(line, address, {}, problem)
+                        continue
                 values = {
                     name: cell.strip()
                     for name, cell in zip(names, record, strict=False)
                     if name and name != "email"
                 }
-                address = record[address_at].strip() if address_at < len(record) else ""
                 yield Row(line, address, values)
         except UnicodeDecodeError as exc:
             raise SendError(f"{shown} is not UTF-8 text ({exc.reason})") from None
         except csv.Error as exc:
-            raise SendError(f"{shown}:{reader.line_num}: unreadable CSV: {exc}") from None
+            raise SendError(f"{shown}:{lines.number}: unreadable CSV: {exc}") from None
+
+
+class _Lines:
+    """The file's lines, numbered, for the csv reader; lines given back are read again."""
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.number = 0
+        self.again: deque[tuple[int, str]] = deque()
+        self.taken: list[tuple[int, str]] = []  # the lines of the record being read
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.again:
+            item = self.again.popleft()
+        else:
+            text = next(self.handle)
+            self.number += 1
+            item = (self.number, text)
+        self.taken.append(item)
+        return item[1]
+
+
+_ADDRESS_LIKE = re.compile(r"[^@\s\",;<>]+@[^@\s\",;<>]+\.[^@\s\",;<>]+")
+
+
+def _malformed(record: list[str], lines: _Lines, delimiter: str, width: int, at: int) -> str:
+    """Return why a record cannot be trusted, giving back lines a quote left open swallowed."""
+    taken = list(lines.taken)
+    opened = f"a quote opened on line {taken[0][0]} is never closed"
+    # Fields holding a line break came from quotes, legitimately or from one left open.
+    multiline = [cell for cell in record if "\n" in cell or "\r" in cell]
+    for index, (_number, text) in enumerate(taken[1:] if multiline else [], start=1):
+        cells = next(csv.reader([text], delimiter=delimiter), [])
+        address = cells[at].strip() if at < len(cells) else ""
+        if _ADDRESS_LIKE.fullmatch(address) and any(address in cell for cell in multiline):
+            # A later row's address inside a quoted field: the quote swallowed it.
+            lines.again.extendleft(reversed(taken[index:]))
+            return f"{opened} (it runs into line {taken[index][0]})"
+    # An odd count of quotes: the last was never closed and ran to the end of the file.
+    if multiline and sum(text.count('"') for _, text in taken) % 2:
+        return f"{opened} (it runs to the end of the file)"
+    extra = [cell for cell in record[width:] if cell.strip()]
+    if extra:
+        return (
+            f"{len(record)} fields, the header has {width}: a comma in an unquoted value? "
+            "put double quotes around it"
+        )
+    return ""
 
 
 def check_address(address: str) -> tuple[str | None, str]:

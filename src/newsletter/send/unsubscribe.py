@@ -32,9 +32,16 @@ def sign(secret: str, list_id: str, email: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def same(a: str | bytes, b: str | bytes) -> bool:
+    """Return a == b, in time that does not depend on where they differ."""
+    a = a.encode() if isinstance(a, str) else a
+    b = b.encode() if isinstance(b, str) else b
+    return hmac.compare_digest(a, b)
+
+
 def verify(secret: str, list_id: str, email: str, token: str) -> bool:
     """Return True if token was signed for this address and list (in constant time)."""
-    return hmac.compare_digest(sign(secret, list_id, email).encode(), token.encode())
+    return same(sign(secret, list_id, email), token)
 
 
 def endpoint(base_url: str | None, unsubscribe_url: str | None = None) -> str | None:

@@ -24,11 +24,12 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 from newsletter.errors import WorkspaceError
 from newsletter.model import Series
 from newsletter.send import suppression
-from newsletter.send.unsubscribe import PROBE_ADDRESS, SECRET_ENV, endpoint, verify
+from newsletter.send.unsubscribe import PROBE_ADDRESS, SECRET_ENV, endpoint, same, verify
 from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace, find_workspace
 
 MAX_BODY = 4096  # a one-click or button POST is a few dozen bytes
+WEBHOOK_BODY = 256 * 1024  # a provider's event (Mailgun's carries headers and more)
 ONE_CLICK = "List-Unsubscribe=One-Click"
 SECURITY_HEADERS = [
     # The page URL carries the token: never pass it on, never cache the page.
@@ -58,13 +59,21 @@ class Response:
 
 
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
-REASONS.update({413: "Content Too Large", 500: "Internal Server Error"})
+REASONS.update({401: "Unauthorized", 413: "Content Too Large", 500: "Internal Server Error"})
+PLAIN = "text/plain; charset=utf-8"
 
 
 class UnsubscribeApp:
     """The WSGI application of one workspace."""
 
-    def __init__(self, workspace: Workspace, series: Series, secret: str):
+    def __init__(
+        self,
+        workspace: Workspace,
+        series: Series,
+        secret: str,
+        hooks: dict[str, str] | None = None,
+    ):
+        """hooks: {provider: secret} of the webhook endpoints to answer (webhooks.py)."""
         from newsletter.send.job import list_id
 
         if not secret:
@@ -73,6 +82,7 @@ class UnsubscribeApp:
         self.list_id = list_id(series)
         self._secret = secret
         self._local = threading.local()  # one state connection per server thread
+        hooks = hooks or {}
         url = endpoint(series.base_url, series.delivery.unsubscribe_url)
         paths = {"/unsubscribe/"}
         if url:  # also where a reverse proxy passes the published path on unchanged
@@ -80,6 +90,10 @@ class UnsubscribeApp:
         self.routes: dict[str, dict[str, Callable[[Environ], Response]]] = {
             "/healthz": {"GET": self.healthz},
             **{path: {"GET": self.show, "POST": self.unsubscribe} for path in paths},
+            **{
+                f"/webhooks/{name}": {"POST": self.webhook(name, key)}
+                for name, key in hooks.items()
+            },
         }
         _ = self.store  # open (and migrate) the state now: fail at start, not at a reader
 
@@ -139,17 +153,36 @@ class UnsubscribeApp:
         if body is None:
             return self.page(413, "serve/neutral.html.j2", {"title": "Too large"})
         fields = query(environ)
-        form = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+        form = read_form(environ.get("CONTENT_TYPE", ""), body)
         for name in ("list", "email", "token"):  # the link's query first, else the form
             if name not in fields and form.get(name):
-                fields[name] = form[name][0]
+                fields[name] = form[name]
         email = self.checked(fields)
         if email is None:
             return self.invalid()
-        one_click = "One-Click" in form.get("List-Unsubscribe", [])
-        source = "one-click" if one_click else "link"
+        source = "one-click" if form.get("List-Unsubscribe") == "One-Click" else "link"
         suppression.record(self.store, email, "unsubscribe", source, self.list_id)
         return self.page(200, "serve/unsubscribed.html.j2", {"email": email})
+
+    def webhook(self, name: str, key: str) -> Callable[[Environ], Response]:
+        """Return the handler of one provider's webhook: verify, record, then answer 200."""
+        from newsletter.serve import webhooks
+
+        read = webhooks.PROVIDERS[name][1]
+
+        def handle(environ: Environ) -> Response:
+            body = read_body(environ, WEBHOOK_BODY)
+            if body is None:
+                return Response(413, b"too large\n", PLAIN)
+            try:
+                events = read(key, request_headers(environ), body)
+            except webhooks.Refused:
+                return Response(401, b"not verified\n", PLAIN)
+            found = [e for e in events if isinstance(e[0], str) and e[1]]
+            suppression.record_many(self.store, found, name)
+            return Response(200, b"ok\n", PLAIN)
+
+        return handle
 
     # -- helpers ----------------------------------------------------------------------
     def checked(self, fields: dict[str, str]) -> str | None:
@@ -160,7 +193,7 @@ class UnsubscribeApp:
         if not (list_id and email and token) or len(email) > 320 or len(token) > 64:
             return None
         # Both comparisons always run, in constant time, whichever fails.
-        right_list = _same(list_id, self.list_id)
+        right_list = same(list_id, self.list_id)
         signed = verify(self._secret, list_id, email, token)
         if not (right_list and signed):
             return None
@@ -190,32 +223,61 @@ class UnsubscribeApp:
         return store
 
 
-def _same(a: str, b: str) -> bool:
-    import hmac
-
-    return hmac.compare_digest(a.encode(), b.encode())
-
-
 def query(environ: Environ) -> dict[str, str]:
     """Return the first value of each query parameter."""
     parsed = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
     return {name: values[0] for name, values in parsed.items()}
 
 
-def read_body(environ: Environ) -> bytes | None:
-    """Return the request body, or None when it is over MAX_BODY."""
+def read_form(content_type: str, body: bytes) -> dict[str, str]:
+    """Return the first value of each field of a urlencoded or multipart/form-data body.
+
+    RFC 8058's own example posts List-Unsubscribe=One-Click as multipart/form-data;
+    mail clients also send it urlencoded.
+    """
+    if content_type.lower().startswith("multipart/form-data"):
+        import email.parser
+        import email.policy
+
+        wrapped = f"Content-Type: {content_type}\r\n\r\n".encode() + body
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(wrapped)
+        form: dict[str, str] = {}
+        for part in message.iter_parts() if message.is_multipart() else ():
+            name = part.get_param("name", header="content-disposition")
+            payload = part.get_payload(decode=True)
+            if isinstance(name, str) and name not in form and isinstance(payload, bytes):
+                form[name] = payload.decode("utf-8", "replace").strip()
+        return form
+    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
+    return {name: values[0] for name, values in parsed.items()}
+
+
+def request_headers(environ: Environ) -> dict[str, str]:
+    """Return the request's headers by lower-case name."""
+    headers = {
+        key[5:].lower().replace("_", "-"): value
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    return headers
+
+
+def read_body(environ: Environ, limit: int = MAX_BODY) -> bytes | None:
+    """Return the request body, or None when it is over limit."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return None
-    if length > MAX_BODY:
+    if length > limit:
         return None
     stream = environ.get("wsgi.input")
     if stream is None:
         return b""
     # Without a length (chunked, under some servers) read one byte past the limit to see.
-    body = stream.read(length) if length else stream.read(MAX_BODY + 1)
-    return None if len(body) > MAX_BODY else body
+    body = stream.read(length) if length else stream.read(limit + 1)
+    return None if len(body) > limit else body
 
 
 def create_app(workspace: str | Path | None = None, secret: str | None = None) -> UnsubscribeApp:
@@ -235,4 +297,6 @@ def create_app(workspace: str | Path | None = None, secret: str | None = None) -
     series, source = load_series(found)
     if series is None:
         raise ValidationError(f"{found.config_path} has problems", source.diagnostics)
-    return UnsubscribeApp(found, series, secret)
+    from newsletter.serve.webhooks import configured
+
+    return UnsubscribeApp(found, series, secret, configured())

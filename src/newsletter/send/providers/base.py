@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
-from newsletter.errors import SendError
+from newsletter.errors import SendError, mask_credentials
 from newsletter.merge import keys as token_names
 from newsletter.merge import retoken
 from newsletter.model import Delivery
@@ -100,6 +100,9 @@ class ProviderError(SendError):
 
     def __init__(self, provider: str, reason: str, status: int | None = None, body: str = ""):
         where = f"{provider}" + (f" (HTTP {status})" if status else "")
+        # A login written into api_base (http://user:pw@host) must not reach the terminal
+        # or the ledger's recorded reasons.
+        reason, body = mask_credentials(reason), mask_credentials(body)
         super().__init__(f"{where}: {reason}")
         self.provider, self.reason, self.status, self.body = provider, reason, status, body
 

@@ -7,6 +7,7 @@ simply written again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -16,8 +17,18 @@ from newsletter.send.providers.base import Batch, Outcome, Provider, Reply
 
 
 def file_name(address: str) -> str:
-    """Return a safe file name for an address (alice@example.org.eml)."""
-    return re.sub(r"[^A-Za-z0-9@._+-]", "_", address.lower()) + ".eml"
+    """Return a safe file name for an address (alice@example.org.eml), one per address.
+
+    Characters a file name cannot safely hold become '_'; as a&b@ and a_b@ would then
+    share a file, such names get a short hash of the address after a '~', which no
+    address kept as it is produces.
+    """
+    key = address.lower()
+    safe = re.sub(r"[^a-z0-9@._+-]", "_", key)
+    if safe == key and not safe.startswith("."):
+        return safe + ".eml"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return f"{safe}~{digest}.eml"
 
 
 class OutboxProvider(Provider):

@@ -1,0 +1,159 @@
+"""Provider webhooks on `newsletter serve`: verified events are recorded, others refused."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+
+import httpx
+import pytest
+
+from tests.serve.servekit import Server, count_suppressed, env, free_port, suppressed, workspace
+
+MAILGUN_KEY = "key-mailgun-webhook-signing"
+RESEND_SECRET = "whsec_" + base64.b64encode(b"resend-webhook-secret-bytes").decode()
+POSTMARK_SECRET = "postmark-webhook-password"
+
+
+@pytest.fixture
+def hooked(tmp_path):
+    port = free_port()
+    root = workspace(tmp_path / "ws", port)
+    secrets = env(
+        MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY,
+        RESEND_WEBHOOK_SECRET=RESEND_SECRET,
+        POSTMARK_WEBHOOK_SECRET=POSTMARK_SECRET,
+    )
+    server = Server(root, port, environ=secrets)
+    yield server
+    server.stop()
+
+
+def mailgun_event(event: dict, key: str = MAILGUN_KEY, stamp: int | None = None) -> bytes:
+    """Return a webhook body as Mailgun signs it (documentation.mailgun.com, webhooks)."""
+    stamp = str(int(time.time()) if stamp is None else stamp)
+    token = secrets.token_hex(25)
+    signature = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
+    body = {"signature": {"timestamp": stamp, "token": token, "signature": signature}}
+    return json.dumps({**body, "event-data": event}).encode()
+
+
+def svix_headers(body: bytes, secret: str = RESEND_SECRET) -> dict[str, str]:
+    """Return the Svix headers Resend signs a webhook with."""
+    ident, stamp = "msg_2Lh9KRb6pzN4LePd3XiFJBRDxiA", str(int(time.time()))
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    digest = hmac.new(key, f"{ident}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    signature = f"v1,{base64.b64encode(digest).decode()}"
+    return {"svix-id": ident, "svix-timestamp": stamp, "svix-signature": signature}
+
+
+def test_mailgun_permanent_failure_and_complaint_are_recorded(hooked):
+    url = f"{hooked.url}/webhooks/mailgun"
+    bounce = {
+        "event": "failed",
+        "severity": "permanent",
+        "recipient": "gone@example.org",
+        "timestamp": 1_760_000_000.5,
+    }
+    temporary = {"event": "failed", "severity": "temporary", "recipient": "full@example.org"}
+    complaint = {"event": "complained", "recipient": "angry@example.org"}
+    for event in (bounce, temporary, complaint):
+        assert httpx.post(url, content=mailgun_event(event)).status_code == 200
+    entries = suppressed(hooked.root)
+    assert {a: (e["reason"], e["source"]) for a, e in entries.items()} == {
+        "gone@example.org": ("bounce", "mailgun"),
+        "angry@example.org": ("complaint", "mailgun"),
+    }
+    assert entries["gone@example.org"]["time"] == "2025-10-09T08:53:20Z"  # the event's time
+
+
+def test_mailgun_forged_or_replayed_events_are_refused(hooked):
+    url = f"{hooked.url}/webhooks/mailgun"
+    event = {"event": "complained", "recipient": "angry@example.org"}
+    forged = mailgun_event(event, key="not-the-key")
+    stale = mailgun_event(event, stamp=int(time.time()) - 3600)
+    for body in (forged, stale, b"{}", b"not json"):
+        assert httpx.post(url, content=body).status_code == 401
+    genuine = mailgun_event(event)
+    assert httpx.post(url, content=genuine).status_code == 200
+    # Mailgun signs the timestamp and token, not the body: a seen token is never taken again.
+    altered = genuine.replace(b"angry@", b"victim@")
+    assert httpx.post(url, content=altered).status_code == 401
+    assert list(suppressed(hooked.root)) == ["angry@example.org"]
+
+
+def test_resend_svix_signed_events(hooked):
+    url = f"{hooked.url}/webhooks/resend"
+    bounced = json.dumps(
+        {
+            "type": "email.bounced",
+            "created_at": "2023-10-06T23:47:56.678Z",
+            "data": {
+                "email_id": "4ef9a417",
+                "created_at": "2023-10-06T23:47:56.678Z",
+                "from": "Digest <digest@example.org>",
+                "to": ["gone@example.org"],
+                "subject": "Vol 2.10",
+                "bounce": {
+                    "type": "Permanent",
+                    "subType": "General",
+                    "message": "no such user",
+                    "diagnosticCode": ["smtp; 550 5.1.1"],
+                },
+            },
+        }
+    ).encode()
+    unsubscribed = json.dumps(
+        {
+            "type": "contact.updated",
+            "created_at": "2023-10-06T23:47:56.678Z",
+            "data": {
+                "id": "e169aa45",
+                "created_at": "2023-10-06T23:47:56.678Z",
+                "updated_at": "2023-10-06T23:47:56.678Z",
+                "email": "left@example.org",
+                "unsubscribed": True,
+            },
+        }
+    ).encode()
+    for body in (bounced, unsubscribed):
+        assert httpx.post(url, content=body, headers=svix_headers(body)).status_code == 200
+    wrong = svix_headers(bounced, secret="whsec_" + base64.b64encode(b"other").decode())
+    assert (
+        httpx.post(url, content=bounced.replace(b"gone@", b"x@"), headers=wrong).status_code == 401
+    )
+    tampered = bounced.replace(b"gone@", b"victim@")
+    assert httpx.post(url, content=tampered, headers=svix_headers(bounced)).status_code == 401
+    entries = suppressed(hooked.root)
+    assert {a: e["reason"] for a, e in entries.items()} == {
+        "gone@example.org": "bounce",
+        "left@example.org": "unsubscribe",
+    }
+
+
+def test_postmark_needs_the_basic_credentials(hooked):
+    url = f"{hooked.url}/webhooks/postmark"
+    bounce = json.dumps(
+        {
+            "RecordType": "Bounce",
+            "Type": "HardBounce",
+            "TypeCode": 1,
+            "Email": "gone@example.org",
+            "BouncedAt": "2019-11-05T16:33:54Z",
+            "MessageStream": "broadcast",
+        }
+    ).encode()
+    assert httpx.post(url, content=bounce).status_code == 401
+    assert httpx.post(url, content=bounce, auth=("postmark", "wrong")).status_code == 401
+    assert count_suppressed(hooked.root) == 0
+    assert httpx.post(url, content=bounce, auth=("postmark", POSTMARK_SECRET)).status_code == 200
+    assert suppressed(hooked.root)["gone@example.org"]["source"] == "postmark"
+
+
+def test_webhooks_without_a_secret_do_not_exist(served):
+    for name in ("mailgun", "resend", "postmark"):
+        assert httpx.post(f"{served.url}/webhooks/{name}", content=b"{}").status_code == 404
