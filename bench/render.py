@@ -30,7 +30,7 @@ def in_process(runs: int) -> tuple[float, float]:
     from newsletter.loader import require_issue
     from newsletter.render.email import render_email_html
     from newsletter.render.message import render_message
-    from newsletter.render.mime import sample_mime
+    from newsletter.render.mime import sample_eml
     from newsletter.workspace import Workspace
 
     workspace = Workspace(ROOT)
@@ -38,7 +38,7 @@ def in_process(runs: int) -> tuple[float, float]:
 
     def full() -> None:
         message = render_message(workspace, series, loaded)
-        sample_mime(message, series.base_url).as_bytes()
+        sample_eml(message, series.base_url)
 
     def html_only() -> None:
         render_email_html(workspace, series, loaded)

@@ -1,6 +1,7 @@
 """Benchmark `newsletter send` of the sample issue vol-2-10 to a local Postmark-shaped server.
 
-    python bench/send.py [--recipients 100000] [--rate 20]
+    python bench/send.py [--recipients 100000] [--rate 20] [--mime-recipients 20000] [--mime-only]
+                         [--store both|sqlite|postgresql]
 
 Every send is a real `python -m newsletter send ... --yes` process, posting to a threaded
 HTTP server on 127.0.0.1 in this process that checks and answers each batch as Postmark
@@ -21,8 +22,10 @@ bench's own server, not the send.
    server and recipients missing without being reported (goal: 0 and 0), and recipients
    left `unknown` after the resume (goal: 0; the resume reconciles them with the server's
    Messages API, settling after 2 s: this server's index does not lag).
-
-Sends run with --no-sync --no-probe: this server takes sends and searches only.
+5. The MIME paths, outbox and SMTP, each against its peer (see bench/mime_paths.py).
+6. The PostgreSQL state (a server this bench starts from Debian's binaries, as the tests
+   do): 1, 2 and 4 again with NEWSLETTER_DATABASE_URL on it. Goal: throughput within 1.5x
+   of SQLite's (ratio >= 0.67), memory flat, 0 duplicates and 0 silent losses.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "send")]
 
+from mime_paths import mime_rows  # noqa: E402
 from provider_fakes import PostmarkServer  # noqa: E402
 from sendkit import cli_env, sample_workspace, write_list  # noqa: E402
 
@@ -79,7 +83,7 @@ def peak_rss(pid: int) -> float:
     return 0.0
 
 
-def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None):
+def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None, env=None):
     """Run one send process; return (seconds, peak RSS in MB, exit code).
 
     kill_when: a function that returns True when the process is to be killed with SIGKILL.
@@ -95,13 +99,13 @@ def send(workspace: Path, subscribers: Path, *extra: str, kill_when=None):
         "--list",
         str(subscribers),
         "--yes",
-        "--no-sync",
-        "--no-probe",
+        "--no-sync",  # the local server is no provider's suppression API
+        "--no-probe",  # nor is there a `newsletter serve` at the sample's unsubscribe URL
         *extra,
     ]
     started = time.monotonic()
     process = subprocess.Popen(
-        command, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        command, env=cli_env(**(env or {})), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     if kill_when is not None:
 
@@ -185,15 +189,100 @@ def baseline(server: TimedPostmark, workspace: Path, count: int) -> float:
     return (calls // 4 * 4 * 500) / (time.monotonic() - started)
 
 
+def throughput(server, workspace, lists, big, small, state, tag):
+    """Send to both lists, each with a fresh state (state() gives its environment).
+
+    Return {n: (seconds, peak RSS MB)}.
+    """
+    results = {}
+    for n in (big, small):
+        server.reset()
+        ws = workspace(f"ws-{tag}-{n}")
+        seconds, peak, code = send(ws, lists[n], "--rate", "0", env=state())
+        assert code == 0 and len(server.received) == n, (code, len(server.received))
+        assert max(server.received.values()) == 1 and not server.errors
+        results[n] = (seconds, peak)
+    return results
+
+
+def memory_row(results, big, small, tag):
+    growth = results[big][1] / results[small][1]
+    return (
+        f"peak RSS MB, {big:,} vs {small:,}{tag}",
+        f"{results[big][1]:.0f} vs {results[small][1]:.0f}",
+        "-",
+        f"{growth:.2f}",
+        "flat (< 1.10)",
+    )
+
+
+def kill_and_resume(server, ws, subscribers, big, env, tag):
+    """Kill the send three times mid-run (10% 429s, 10% 500s), resume; return table rows."""
+    server.reset()
+    server.chaos = [("429", 0.1), ("500", 0.1)]
+    for share in (0.15, 0.45, 0.75):  # mid-run, at a random point near each share
+        at = int(big * (share + random.uniform(0, 0.05)))
+        send(
+            ws,
+            subscribers,
+            "--rate",
+            "0",
+            kill_when=lambda at=at: sum(server.received.values()) >= at,
+            env=env,
+        )
+    _, _, code = send(ws, subscribers, "--rate", "0", env=env)
+    server.chaos = []
+    command = [sys.executable, "-m", "newsletter", "-w", str(ws), "status", SLUG]
+    status = subprocess.run(
+        [*command, "--state", "unknown"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=cli_env(**(env or {})),
+    )
+    unknown = set(status.stdout.split())
+    duplicates = sum(v - 1 for v in server.received.values())
+    everyone = {f"user{i}@example.org" for i in range(big)}
+    silent = len(everyone - set(server.received) - unknown)
+    return [
+        (
+            f"kill -9 x3 + resume, {big:,}, 10% 429 + 10% 500: duplicates / silent losses{tag}",
+            f"{duplicates} / {silent}",
+            "-",
+            "-",
+            "0 / 0",
+        ),
+        (
+            f"  ... recipients left unknown after the resume (its exit code){tag}",
+            f"{len(unknown)} ({code})",
+            "-",
+            "-",
+            "0 (0)",
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--rate", type=float, default=20.0, help="the server's limit, calls/s")
+    parser.add_argument(
+        "--store",
+        choices=("both", "sqlite", "postgresql"),
+        default="both",
+        help="the state store(s) to measure",
+    )
+    parser.add_argument("--mime-recipients", type=int, default=20_000, help="outbox and SMTP")
+    parser.add_argument("--mime-only", action="store_true", help="only the outbox and SMTP")
     args = parser.parse_args()
     big, small = args.recipients, args.recipients // 10
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.store != "postgresql":
+            rows += mime_rows(tmp, args.mime_recipients, send)
+        if args.mime_only:
+            return print_table(rows)
         server = TimedPostmark()
         lists = {n: write_list(tmp / f"list-{n}.csv", n) for n in (big, small)}
 
@@ -202,118 +291,91 @@ def main() -> None:
                 tmp / name, provider="postmark", api_base=server.url, **delivery
             )
 
-        # 1 + 2: throughput and memory.
-        results = {}
-        for n in (big, small):
+        sqlite = None
+        if args.store != "postgresql":
+            # 1 + 2: throughput and memory.
+            sqlite = throughput(server, workspace, lists, big, small, dict, "sqlite")
             server.reset()
-            seconds, peak, code = send(workspace(f"ws-{n}"), lists[n], "--rate", "0")
-            assert code == 0 and len(server.received) == n, (code, len(server.received))
-            assert max(server.received.values()) == 1 and not server.errors
-            results[n] = (seconds, peak)
-        server.reset()
-        peer = baseline(server, workspace("ws-peer"), big)
-        ours = big / results[big][0]
-        rows.append(
-            (
-                f"recipients/s, {big:,} (whole process)",
-                f"{ours:,.0f}",
-                f"{peer:,.0f}",
-                f"{ours / peer:.2f}",
-                "> 5,000/s",
+            peer = baseline(server, workspace("ws-peer"), big)
+            ours = big / sqlite[big][0]
+            rows.append(
+                (
+                    f"recipients/s, {big:,} (whole process)",
+                    f"{ours:,.0f}",
+                    f"{peer:,.0f}",
+                    f"{ours / peer:.2f}",
+                    "> 5,000/s",
+                )
             )
-        )
-        growth = results[big][1] / results[small][1]
-        rows.append(
-            (
-                f"peak RSS MB, {big:,} vs {small:,}",
-                f"{results[big][1]:.0f} vs {results[small][1]:.0f}",
-                "-",
-                f"{growth:.2f}",
-                "flat (< 1.10)",
-            )
-        )
+            rows.append(memory_row(sqlite, big, small, ""))
 
-        # 3: a rate-limited server.
-        server.reset()
-        server.rate_limit, server.burst, server.tokens = args.rate, 2.0, 1.0
-        ws = workspace("ws-rate", batch_size=max(1, int(small / (args.rate * 10))))
-        seconds, _, code = send(ws, lists[small], "--rate", f"{args.rate:g}")
-        server.rate_limit = None
-        accepted = sorted(server.accepted)
-        achieved = (len(accepted) - 1) / (accepted[-1] - accepted[0])
-        rows.append(
-            (
-                f"calls/s at a server allowing {args.rate:g}/s ({len(accepted)} calls)",
-                f"{achieved:.1f}",
-                f"{args.rate:g}",
-                f"{achieved / args.rate:.1%}",
-                ">= 90%",
+            # 3: a rate-limited server.
+            server.reset()
+            server.rate_limit, server.burst, server.tokens = args.rate, 2.0, 1.0
+            ws = workspace("ws-rate", batch_size=max(1, int(small / (args.rate * 10))))
+            send(ws, lists[small], "--rate", f"{args.rate:g}")
+            server.rate_limit = None
+            accepted = sorted(server.accepted)
+            achieved = (len(accepted) - 1) / (accepted[-1] - accepted[0])
+            rows.append(
+                (
+                    f"calls/s at a server allowing {args.rate:g}/s ({len(accepted)} calls)",
+                    f"{achieved:.1f}",
+                    f"{args.rate:g}",
+                    f"{achieved / args.rate:.1%}",
+                    ">= 90%",
+                )
             )
-        )
-        rows.append(("429s from the limited server", str(server.limited), "-", "-", "few"))
+            rows.append(("429s from the limited server", str(server.limited), "-", "-", "few"))
 
-        # 4: kill -9 three times, then resume, with 10% 429s and 10% 500s.
-        server.reset()
-        server.chaos = [("429", 0.1), ("500", 0.1)]
-        ws = workspace("ws-kill", reconcile_settle=2)
-        for share in (0.15, 0.45, 0.75):  # mid-run, at a random point near each share
-            at = int(big * (share + random.uniform(0, 0.05)))
-            send(
-                ws,
-                lists[big],
-                "--rate",
-                "0",
-                kill_when=lambda at=at: sum(server.received.values()) >= at,
-            )
-        _, _, code = send(ws, lists[big], "--rate", "0")
-        status = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "newsletter",
-                "-w",
-                str(ws),
-                "status",
-                SLUG,
-                "--state",
-                "unknown",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        unknown = set(status.stdout.split())
-        server.chaos = []
-        duplicates = sum(v - 1 for v in server.received.values())
-        everyone = {f"user{i}@example.org" for i in range(big)}
-        silent = len(everyone - set(server.received) - unknown)
-        rows.append(
-            (
-                f"kill -9 x3 + resume, {big:,}, 10% 429 + 10% 500: duplicates / silent losses",
-                f"{duplicates} / {silent}",
-                "-",
-                "-",
-                "0 / 0",
-            )
-        )
-        rows.append(
-            (
-                "  ... recipients left unknown after the resume (exit code)",
-                f"{len(unknown)} ({code})",
-                "-",
-                "-",
-                "0 (0)",
-            )
-        )
+            # 4: kill -9 three times, then resume.
+            ws = workspace("ws-kill", reconcile_settle=2)
+            rows.extend(kill_and_resume(server, ws, lists[big], big, None, ""))
+
+        if args.store != "sqlite":
+            # 6: the same on PostgreSQL, each run in a schema of its own.
+            from tests.helpers.postgres import PostgresServer
+
+            postgres = PostgresServer()
+            try:
+
+                def schema():
+                    return {"NEWSLETTER_DATABASE_URL": postgres.schema()}
+
+                pg = throughput(server, workspace, lists, big, small, schema, "pg")
+                ours = big / pg[big][0]
+                peer = big / sqlite[big][0] if sqlite else None
+                rows.append(
+                    (
+                        f"recipients/s, {big:,}, PostgreSQL state (peer: SQLite)",
+                        f"{ours:,.0f}",
+                        f"{peer:,.0f}" if peer else "-",
+                        f"{ours / peer:.2f}" if peer else "-",
+                        ">= 0.67 (within 1.5x)",
+                    )
+                )
+                rows.append(memory_row(pg, big, small, ", PostgreSQL"))
+                ws = workspace("ws-kill-pg", reconcile_settle=2)
+                rows.extend(kill_and_resume(server, ws, lists[big], big, schema(), ", PostgreSQL"))
+            finally:
+                postgres.stop()
         server.close()
 
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    """Print the measures as a table, with what the peers are."""
     header = ("measure", "newsletter", "peer", "ratio", "goal")
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(5)]
     for row in (header, tuple("-" * w for w in widths), *rows):
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
     print(
-        f"(peer = bare httpx loop, 4 threads, posting pre-built batches of 500; "
-        f"machine: {os.cpu_count()} cores; bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
+        "(peers: API, a bare httpx loop, 4 threads, posting pre-built batches of 500; outbox, "
+        "the stdlib per-recipient build writing the same files; SMTP, bare smtplib on 2 "
+        f"threads sending a pre-built message; PostgreSQL state, the same send on SQLite; "
+        f"machine: {os.cpu_count()} cores; "
+        f"bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
     )
 
 

@@ -102,3 +102,21 @@ def chromium_browser():
         browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """Start a real PostgreSQL server once per session (stopped with -m immediate)."""
+    from tests.helpers.postgres import PostgresServer
+
+    server = PostgresServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Return a fresh state of each store: an SQLite file, an empty PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state' / 'send.db'}"
+    return request.getfixturevalue("postgres").schema()

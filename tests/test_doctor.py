@@ -59,3 +59,12 @@ def test_missing_tools_are_reported_with_how_to_install_them(tmp_path):
     for fix in ("apt-get install chromium", "apt-get install poppler-utils"):
         assert fix in done.stdout
     assert line_of(done.stdout, "Chromium").startswith("warning")
+
+
+def test_names_the_python_and_its_header_bug():
+    from newsletter.render.headers import has_header_bug
+
+    done = doctor()
+    line = line_of(done.stdout, "Python")
+    assert line.startswith("ok") and ".".join(map(str, sys.version_info[:3])) in line
+    assert ("CVE-2024-6923" in line) == has_header_bug()

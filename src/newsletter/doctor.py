@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 
 PANGO_MINIMUM = (1, 44)  # WeasyPrint's own minimum
@@ -160,6 +161,29 @@ def check_pikepdf() -> Check:
     return Check("pikepdf", True, pikepdf.__version__, needed=False)
 
 
+def check_python(version: tuple[int, int, int] | None = None) -> Check:
+    """Name a Python whose email package has the header-injection bug, and say it is covered."""
+    from newsletter.render.headers import has_header_bug
+
+    version = version or sys.version_info[:3]
+    shown = ".".join(map(str, version))
+    if not has_header_bug(version):
+        return Check("Python", True, f"{shown}: its email package has no known header bug")
+    return Check(
+        "Python",
+        True,
+        f"{shown}: its email package has the known header bug CVE-2024-6923 (decoded CR/LF "
+        "written into headers; fixed in 3.11.10 and 3.12.5); newsletter writes every header "
+        "itself, from cleaned values, so its messages are protected",
+    )
+
+
 def run_checks() -> list[Check]:
     """Run every check, the ones the PDF needs first."""
-    return [*check_weasyprint(), *check_fonts(), *check_tools(), check_pikepdf()]
+    return [
+        *check_weasyprint(),
+        *check_fonts(),
+        *check_tools(),
+        check_pikepdf(),
+        check_python(),
+    ]

@@ -251,6 +251,23 @@ class Delivery(Strict):
     topic: Line | None = Field(None, description="SES: the contact list's topic, if any.")
 
 
+def _state_url(value: str) -> str:
+    from newsletter.state.urls import check_configured
+
+    return check_configured(value)
+
+
+class State(Strict):
+    """Where the ledger and the suppression list live; credentials only from the environment."""
+
+    database_url: Annotated[Line, AfterValidator(_state_url)] | None = Field(
+        None,
+        description="sqlite:///PATH (default .newsletter/send.db) or postgresql://USER@HOST/DB; "
+        "no password here: PGPASSWORD or ${VAR} from the environment. "
+        "NEWSLETTER_DATABASE_URL overrides it.",
+    )
+
+
 class Limits(Strict):
     """Editorial limits: going over one is a warning (an error under --strict)."""
 
@@ -310,6 +327,7 @@ class Series(Strict):
         return {k: v.fallback if isinstance(v, MergeField) else v for k, v in fields.items()}
 
     delivery: Delivery = Field(default_factory=Delivery)
+    state: State = Field(default_factory=State)
 
 
 def json_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -154,13 +154,12 @@ def test_template_errors_are_located_in_the_workspace_template(
 def test_the_example_reader_shows_the_fallbacks(tmp_path: Path) -> None:
     from tests.helpers.workspace import SERIES
 
-    issue = ISSUE.replace("One paragraph with", "News for %%company%% in %%city%%, with")
-    root = make_workspace(
-        tmp_path / "ws",
-        {"vol-1-1": issue},
-        SERIES + "merge_fields:\n  company: your team\n  city:\n",
+    issue = ISSUE.replace(
+        "One paragraph with", "Hi %%first_name%%, news for %%company%% in %%city%%, with"
     )
+    fields = "merge_fields:\n  company: your team\n  city:\n  first_name: there\n"
+    root = make_workspace(tmp_path / "ws", {"vol-1-1": issue}, SERIES + fields)
     result = run_cli("render", "vol-1-1", "--format", "text", "-o", str(tmp_path / "out"), cwd=root)
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "out/vol-1-1/email.txt").read_text("utf-8")
-    assert "News for your team in example-city, with" in " ".join(text.split())
+    assert "Hi there, news for your team in example-city, with" in " ".join(text.split())

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.loader import require_issue
-from newsletter.render.message import list_headers, personalize, render_message, to_mime
-from newsletter.render.mime import SAMPLE_RECIPIENT, sample_mime
+from newsletter.render.message import list_headers, personalize, render_message
+from newsletter.render.mime import SAMPLE_RECIPIENT, CompiledMime, sample_eml
 from newsletter.workspace import Workspace
 from tests.helpers.workspace import ISSUE, SERIES, make_workspace
 
@@ -71,7 +71,7 @@ def test_personalize_fills_and_escapes_each_part(rendered) -> None:
 
 def test_sample_eml_is_multipart_alternative_with_every_header(rendered) -> None:
     series, message = rendered
-    raw = sample_mime(message, series.base_url).as_bytes()
+    raw = sample_eml(message, series.base_url)
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
     parts = list(parsed.iter_parts())
@@ -94,9 +94,8 @@ def test_sample_eml_is_multipart_alternative_with_every_header(rendered) -> None
     assert "Hello Example, one paragraph" in parts[1].get_content()
 
 
-def test_to_mime_keeps_non_ascii_subjects_and_text(rendered) -> None:
+def test_compiled_mime_keeps_non_ascii_names(rendered) -> None:
     _series, message = rendered
-    personal = personalize(message, {"email": "b@example.com", "name": "Zoë Ōno"})
-    mime = to_mime(message, personal)
-    parsed = email.message_from_bytes(mime.as_bytes(), policy=email.policy.default)
+    raw = CompiledMime(message).build({"email": "b@example.com", "name": "Zoë Ōno"})
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert parsed["To"] == "Zoë Ōno <b@example.com>"

@@ -58,5 +58,7 @@ def message() -> RenderedMessage:
 
 
 @pytest.fixture
-def sender(tmp_path, monkeypatch) -> Sender:
+def sender(tmp_path, monkeypatch, state_url) -> Sender:
+    """A sender whose state is in each store in turn (NEWSLETTER_DATABASE_URL)."""
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", state_url)
     return Sender(tmp_path / "ws", monkeypatch)

@@ -29,8 +29,14 @@ cy@example.org;Cy;Young;
 
 
 @pytest.fixture
-def ws(tmp_path):
+def ws(tmp_path, state_url):
+    """The sample workspace; its state in SQLite by default or in newsletter.yaml's PostgreSQL."""
     root = sample_workspace(tmp_path / "ws")
+    if state_url.startswith("postgresql"):  # before delivery: sample_workspace rewrites that
+        config = root / "newsletter.yaml"
+        head, tail = config.read_text("utf-8").split("\ndelivery:", 1)
+        state = f"\nstate:\n  database_url: '{state_url}'\n"
+        config.write_text(f"{head}{state}\ndelivery:{tail}", encoding="utf-8")
     (root / "subscribers.csv").write_text(LIST, encoding="utf-8")
     return root
 

@@ -249,18 +249,15 @@ def test_a_crash_inside_the_call_leaves_its_batch_in_flight_never_pending(
     import sys
     from pathlib import Path
 
-    from newsletter.send.ledger import Ledger
-    from newsletter.state import open_url
-
     here = str(Path(__file__).parent)
     done = subprocess.run(
         [sys.executable, "-c", CRASH_IN_DELIVER, str(sender.root), here, postmark.url],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 9, done.stderr
-    store = open_url(f"sqlite:///{sender.root / '.newsletter' / 'send.db'}")
+    ledger = sender.ledger()  # the state the crashed process used (each store in turn)
+    store = ledger.store
     try:
-        ledger = Ledger(store, "vol-1-1")
         counts = ledger.counts()
         # The first batch was marked in flight before the call; the rest never started.
         assert counts["inflight"] == 10 and counts["pending"] == 15 and counts["sent"] == 0

@@ -208,3 +208,36 @@ def test_sendgrid_without_email_activity_leaves_unknown_and_says_why(sender):
     }
     assert ledger.counts()["unknown"] == 1
     assert ledger.reasons("unknown")[0][0].startswith("cannot reconcile: sendgrid (HTTP 403)")
+
+
+def test_the_ledger_reconciles_on_every_store(state_url):
+    """Recover, group the unknown, settle and rebuild: the same on SQLite and PostgreSQL."""
+    import time
+
+    from newsletter.send.ledger import Ledger
+    from newsletter.state import open_url
+
+    store = open_url(state_url)
+    try:
+        ledger = Ledger(store, "vol-9")
+        store.begin()
+        rows = [
+            (f"u{i}@example.org", f"u{i}@example.org", i + 2, "pending", None) for i in range(3)
+        ]
+        store.upsert("vol-9", rows, 0.0)
+        store.commit()
+        ledger.mark_inflight(["u0@example.org", "u1@example.org"], "b1", "postmark")
+        before = time.time()
+        assert ledger.recover() == 2  # a crash: in flight -> unknown, timed now
+        (group,) = ledger.unknown_groups().values()
+        assert group.keys == ["u0@example.org", "u1@example.org"] and group.at >= before
+        assert group.provider == "postmark"
+        ledger.settle([("u0@example.org", "id-0")], ["u1@example.org"], "postmark")
+        assert ledger.counts()["sent"] == 1 and ledger.counts()["pending"] == 2
+        assert ledger.reconciled() == 1 and ledger.unknown_groups() == {}
+        lost = Ledger(store, "vol-10")
+        assert not lost.has_records()
+        assert lost.rebuild([("A@example.org", "id-1", "b9"), ("a@example.org", "id-1", "b9")], "x")
+        assert lost.has_records() and lost.counts()["sent"] == 1 and lost.reconciled() == 1
+    finally:
+        store.close()

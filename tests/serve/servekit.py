@@ -81,17 +81,15 @@ def suppressed(root: Path) -> dict[str, dict]:
 
 
 def count_suppressed(root: Path) -> int:
-    """Return how many addresses the workspace's database suppresses (fast, read-only)."""
-    import sqlite3
+    """Return how many addresses the workspace's state store suppresses (SQLite or PostgreSQL)."""
+    from newsletter.state import open_store
+    from newsletter.workspace import Workspace
 
-    path = root / ".newsletter" / "send.db"
-    if not path.exists():
-        return 0
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    store = open_store(Workspace(root))
     try:
-        return db.execute("SELECT COUNT(*) FROM suppression").fetchone()[0]
+        return store.count("suppression")
     finally:
-        db.close()
+        store.close()
 
 
 class Server:

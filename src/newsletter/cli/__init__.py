@@ -8,6 +8,7 @@ from newsletter.cli import (  # noqa: F401  (each registers its commands)
     render,
     send,
     serve,
+    state,
 )
 from newsletter.cli.base import cli, main
 

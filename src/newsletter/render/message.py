@@ -9,14 +9,10 @@ use the same tokens in their content as merge tags.
 
 from __future__ import annotations
 
-import email.policy
-import email.utils
 import html
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.headerregistry import Address
-from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -63,7 +59,9 @@ class PersonalMessage:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    from newsletter.render.headers import clean
+
+    return clean(text)
 
 
 def personalize(message: RenderedMessage, values: Mapping[str, str]) -> PersonalMessage:
@@ -76,30 +74,6 @@ def personalize(message: RenderedMessage, values: Mapping[str, str]) -> Personal
         text=fill(message.text, values),
         headers={k: fill(v, values, _one_line) for k, v in message.headers.items()},
     )
-
-
-def to_mime(
-    message: RenderedMessage, personal: PersonalMessage, *, date: float | None = None
-) -> EmailMessage:
-    """Return the multipart/alternative MIME message (text, then HTML) for one recipient."""
-    mime = EmailMessage(policy=email.policy.SMTP)
-    mime["From"] = Address(message.from_name, addr_spec=message.from_email)
-    mime["To"] = Address(personal.to_name, addr_spec=personal.to_email)
-    if message.reply_to:
-        mime["Reply-To"] = message.reply_to
-    mime["Subject"] = personal.subject
-    mime["Date"] = email.utils.formatdate(date, localtime=False, usegmt=True)
-    domain = message.from_email.rpartition("@")[2]
-    mime["Message-ID"] = email.utils.make_msgid(domain=domain)
-    for name, value in personal.headers.items():
-        mime[name] = value
-    mime.set_content(personal.text, subtype="plain", charset="utf-8", cte="quoted-printable")
-    mime.add_alternative(personal.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    # Fold headers only past RFC 5322's hard limit (998): the SMTP policy turns a word longer
-    # than 78 characters, such as a signed unsubscribe URL, into an RFC 2047 encoded word,
-    # which breaks List-Unsubscribe. The bodies are already encoded (quoted-printable, 76).
-    mime.policy = mime.policy.clone(max_line_length=998)
-    return mime
 
 
 def list_headers(series: Series) -> dict[str, str]:

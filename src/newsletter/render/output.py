@@ -106,10 +106,16 @@ def _text(job: RenderJob) -> list[Path]:
 
 
 def _eml(job: RenderJob) -> list[Path]:
-    from newsletter.render.message import to_mime
+    from newsletter.render.mime import sample_eml
 
-    mime = to_mime(job.message, job.sample)
-    return [job.write("email.eml", mime.as_bytes())]
+    series = job.series
+    eml = sample_eml(
+        job.message,
+        series.base_url,
+        fallbacks=series.merge_fields,
+        unsubscribe_url=series.delivery.unsubscribe_url,
+    )
+    return [job.write("email.eml", eml)]
 
 
 def _print(job: RenderJob) -> list[Path]:

@@ -151,13 +151,13 @@ class SendJob:
 
         The plan stays uncommitted until run(): close() without run() leaves no trace.
         """
-        self.store = open_store(self.workspace)
+        self.store = open_store(self.workspace, self.series)
         self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
         self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()
         if not self.dry_run and not self.ledger.has_records():
             self.look_up()
-        plan = self.ledger.plan(read_rows(self.list_path), check_address, keep=False)
+        plan = self.ledger.plan(read_rows(self.list_path), self.check_address, keep=False)
         if self.strict and (plan.invalid or plan.duplicates):
             self.ledger.rollback()
             raise SendError(
@@ -193,6 +193,12 @@ class SendJob:
         self.rebuilt = self.ledger.rebuild(
             ((f.address, f.message_id, f.batch) for f in lookup.found), name
         )
+
+    def check_address(self, address: str) -> tuple[str | None, str]:
+        """Return (normalised address, '') or (None, why it is skipped), this provider's way."""
+        email, why = check_address(address)
+        refusal = self.provider.refuses(email) if email is not None else None
+        return (None, refusal) if refusal else (email, why)
 
     def diagnostics(self, plan: ledger_db.Plan, severity=Severity.WARNING) -> list[Diagnostic]:
         """Return the list's problems as file:line diagnostics."""

@@ -102,7 +102,9 @@ class Ledger:
             plan.rows += 1
             if email is None:
                 plan.invalid += 1
-                shown = why if row.problem else f"invalid address: {why}"
+                # A malformed row, or a valid address this provider cannot take, says so itself.
+                plain = row.problem or why.startswith("not deliverable")
+                shown = why if plain else f"invalid address: {why}"
                 plan.problem(row.line, row.address, shown, most)
                 writes.append((f"!{row.line}", row.address, row.line, "invalid", why))
                 continue

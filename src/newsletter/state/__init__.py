@@ -25,6 +25,7 @@ store is opened. Callers use only the `Store` methods:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,11 +33,12 @@ from newsletter.errors import StateError
 from newsletter.state.base import Store
 
 if TYPE_CHECKING:
+    from newsletter.model import Series
     from newsletter.workspace import Workspace
 
 DB_NAME = "send.db"
 
-__all__ = ["DB_NAME", "Store", "default_url", "open_store", "open_url"]
+__all__ = ["DB_NAME", "Store", "default_url", "open_store", "open_url", "state_url"]
 
 
 def default_url(workspace: Workspace) -> str:
@@ -44,14 +46,37 @@ def default_url(workspace: Workspace) -> str:
     return f"sqlite:///{workspace.state_dir / DB_NAME}"
 
 
+def state_url(workspace: Workspace, series: Series | None = None) -> str:
+    """Return the state URL in force (see urls.py); loads newsletter.yaml if needed."""
+    from newsletter.state import urls
+
+    if series is None and not os.environ.get(urls.ENV, "").strip():
+        from newsletter.errors import ValidationError, display_path
+        from newsletter.loader import load_series
+
+        series, source = load_series(workspace)
+        if series is None:
+            shown = display_path(workspace.config_path)
+            raise ValidationError(f"{shown} has problems", source.diagnostics)
+    return urls.resolve(workspace.root, series.state.database_url if series else None)
+
+
 def open_url(url: str) -> Store:
     """Open (creating and migrating) the store a state URL names."""
+    from newsletter.state.urls import mask
+
     if url.startswith("sqlite:///"):
         from newsletter.state.sqlite import SqliteStore
 
         store: Store = SqliteStore(Path(url.removeprefix("sqlite:///")))
+    elif url.startswith(("postgresql://", "postgres://")):
+        from newsletter.state.postgres import PostgresStore
+
+        store = PostgresStore(url)
     else:
-        raise StateError(f"unsupported state URL '{url}': use sqlite:///PATH")
+        raise StateError(
+            f"unsupported state URL '{mask(url)}': use sqlite:///PATH or postgresql://..."
+        )
     try:
         store.migrate()
     except BaseException:
@@ -60,6 +85,6 @@ def open_url(url: str) -> Store:
     return store
 
 
-def open_store(workspace: Workspace) -> Store:
+def open_store(workspace: Workspace, series: Series | None = None) -> Store:
     """Open the workspace's state store, migrated to the current schema."""
-    return open_url(default_url(workspace))
+    return open_url(state_url(workspace, series))

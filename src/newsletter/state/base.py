@@ -145,6 +145,26 @@ class Store(ABC):
     def set_sync_cursor(self, provider: str, reached: float, now: float) -> None:
         """Remember (committed) how far the suppression sync of provider got."""
 
+    # -- copying (state migrate) ----------------------------------------------------
+    @abstractmethod
+    def issues(self) -> list[str]:
+        """Return the issues the ledger holds rows of."""
+
+    @abstractmethod
+    def count(self, table: str) -> int:
+        """Return the number of rows in one of migrations.TABLES."""
+
+    @abstractmethod
+    def dump(self, table: str) -> tuple[list[str], Iterator[tuple]]:
+        """Return the columns and a stream of the rows of a table."""
+
+    @abstractmethod
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+        """Insert rows into a table inside the open transaction, skipping keys it holds.
+
+        Return how many were new.
+        """
+
     # -- schema ---------------------------------------------------------------------
     @abstractmethod
     def _lock_schema(self) -> None:

@@ -87,6 +87,14 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
 
 BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
 
+# Every table of the state, with its key: `newsletter state migrate` copies these, in order.
+# A migration that adds a table adds it here too.
+TABLES: dict[str, tuple[str, ...]] = {
+    "recipients": ("issue", "key"),
+    "suppression": ("key",),
+    "sync_cursor": ("provider",),
+}
+
 
 def latest(store: str) -> int:
     """Return the number of the store's newest migration."""

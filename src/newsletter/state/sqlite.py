@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from newsletter.errors import StateError
@@ -248,6 +248,28 @@ class SqliteStore(Store):
             " updated = excluded.updated",
             (provider, reached, now),
         )
+
+    # -- copying (state migrate) ----------------------------------------------------
+    def issues(self) -> list[str]:
+        return [i for (i,) in self.db.execute("SELECT DISTINCT issue FROM recipients ORDER BY 1")]
+
+    def count(self, table: str) -> int:
+        assert table in migrations.TABLES, table
+        return self.db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    def dump(self, table: str) -> tuple[list[str], Iterator[tuple]]:
+        assert table in migrations.TABLES, table
+        cursor = self.db.execute(f"SELECT * FROM {table}")
+        return [d[0] for d in cursor.description], iter(cursor)
+
+    def load(self, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> int:
+        assert table in migrations.TABLES, table
+        names = ", ".join(f'"{c}"' for c in columns)
+        before = self.db.total_changes
+        self.db.executemany(
+            f"INSERT OR IGNORE INTO {table} ({names}) VALUES ({marks(len(columns))})", rows
+        )
+        return self.db.total_changes - before
 
     # -- schema ---------------------------------------------------------------------
     def _lock_schema(self) -> None:

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlencode
@@ -37,7 +37,9 @@ from newsletter.errors import SendError, mask_credentials
 from newsletter.merge import keys as token_names
 from newsletter.merge import retoken
 from newsletter.model import Delivery
+from newsletter.render.headers import address, clean, needs_smtputf8
 from newsletter.render.message import PersonalMessage, RenderedMessage, personalize
+from newsletter.render.mime import CompiledMime
 
 __all__ = ["retoken", "token_names"]
 from newsletter.send.providers.jsonbody import JsonArray, JsonPart, JsonTemplate, dumps
@@ -165,8 +167,11 @@ def mailbox(name: str, address: str) -> str:
 
 
 def recipient_mailbox(recipient: Recipient) -> str:
-    """Return the recipient's To: mailbox, the name on one line as personalize() makes it."""
-    return mailbox(_one_line(recipient.name), recipient.email)
+    """Return the recipient's To: mailbox, the name on one line as personalize() makes it.
+
+    The domain is in its ASCII (IDNA) form, which every provider takes.
+    """
+    return mailbox(_one_line(recipient.name), address(recipient.email))
 
 
 def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -194,7 +199,7 @@ def delay_from_headers(headers: Mapping[str, str], now: float | None = None) -> 
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    return clean(value)
 
 
 def _html(value: str) -> str:
@@ -220,6 +225,14 @@ class CompiledMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A batch's messages, each built alone: (recipient, payload), and who could not be built."""
+
+    messages: list[tuple[Recipient, Any]]
+    failed: list[Outcome]
+
+
 class Provider:
     """A delivery channel: maps batches onto one provider's API."""
 
@@ -234,6 +247,9 @@ class Provider:
     default_settle: ClassVar[float] = 60.0
     # Why unknown recipients cannot be settled by asking (for reports), when not searchable.
     unsearchable_reason: ClassVar[str] = "offers no search of the messages it accepted"
+    # Takes internationalised addresses (RFC 6531, non-ASCII before the @): where its
+    # documentation says so; when unsure, no.
+    eai: ClassVar[bool] = False
     # delivery.unsubscribe: provider (see send/hosted.py): the placeholder the provider
     # fills with its own unsubscribe link, or None and why it cannot host one.
     hosted_unsubscribe: ClassVar[str | None] = None
@@ -347,6 +363,40 @@ class Provider:
         far as the provider keeps records).
         """
         raise Unsearchable(self.name, self.unsearchable_reason)
+
+    @property
+    def mime(self) -> CompiledMime:
+        """Return the message compiled as MIME, once (again if the message was replaced)."""
+        compiled = getattr(self, "_mime", None)
+        if compiled is None or compiled.message is not self.message:
+            compiled = self._mime = CompiledMime(self.message)
+        return compiled
+
+    def accepts_eai(self) -> bool:
+        """Return True if internationalised addresses can go through this provider."""
+        return self.eai
+
+    def refuses(self, email: str) -> str | None:
+        """Return why this provider cannot deliver to a (valid) address, or None."""
+        if needs_smtputf8(email) and not self.accepts_eai():
+            return (
+                f"not deliverable through {self.name}: it does not take internationalised "
+                "addresses (non-ASCII before the @)"
+            )
+        return None
+
+    def build_each(self, batch: Batch, build: Callable[[Recipient], Any]) -> Built:
+        """Build each recipient's message; one that cannot be built fails alone, with why."""
+        messages, failed = [], []
+        for recipient in batch.recipients:
+            try:
+                messages.append((recipient, build(recipient)))
+            except SendError as exc:
+                failed.append(Outcome(recipient.key, False, reason=exc.message))
+            except Exception as exc:  # a per-recipient rendering bug stops nobody else
+                reason = f"cannot build the message: {type(exc).__name__}: {exc}"
+                failed.append(Outcome(recipient.key, False, reason=reason))
+        return Built(messages, failed)
 
     def personal(self, recipient: Recipient) -> PersonalMessage:
         """Return one recipient's message, every token filled in."""

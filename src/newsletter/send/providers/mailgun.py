@@ -65,6 +65,9 @@ class MailgunProvider(HttpProvider):
     credentials = ("MAILGUN_API_KEY",)
     searchable = True
     default_settle = 1800.0  # "older than the threshold age (e.g. half an hour)"
+    # "Mailgun supports internationalized email addresses ... Outgoing Messages (HTTP API)"
+    # https://documentation.mailgun.com/docs/mailgun/user-manual/internationalization
+    eai = True
     # Filled when the domain's unsubscribe tracking is on; Mailgun then adds the
     # List-Unsubscribe headers and keeps the unsubscribes list that sync reads.
     hosted_unsubscribe = "%unsubscribe_url%"

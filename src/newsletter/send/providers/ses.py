@@ -1,8 +1,10 @@
 """Amazon SES v2: POST /v2/email/outbound-emails, one raw MIME message per call.
 
 https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_SendEmail.html
-Each message is our own MIME (to_mime), so List-Unsubscribe and every header go out as
-rendered. Requests are signed with SigV4 by botocore (the maintained AWS implementation;
+Each message is our own MIME (the compiled message of render/mime.py), so List-Unsubscribe
+and every header go out as rendered. SES takes no internationalised addresses ("Amazon SES
+does not support the SMTPUTF8 extension", API reference, Destination) and wants domains in
+Punycode. Requests are signed with SigV4 by botocore (the maintained AWS implementation;
 we never sign by hand), which also resolves credentials the standard way: environment
 variables, shared profile, SSO, instance roles. HTTP goes through the shared client so
 retries, rate limits and the ledger work as for every other provider. SES has no
@@ -17,13 +19,14 @@ import datetime as dt
 from collections.abc import Iterator
 
 from newsletter.errors import SendError
-from newsletter.render.message import to_mime
+from newsletter.render.headers import address
 from newsletter.send.providers.base import (
     Batch,
     HttpCall,
     HttpProvider,
     Outcome,
     Rejected,
+    Reply,
     Suppressed,
 )
 
@@ -68,13 +71,14 @@ class SesProvider(HttpProvider):
     def default_base(self) -> str:  # type: ignore[override]
         return f"https://email.{self.region}.amazonaws.com"
 
-    def prepare(self, batch: Batch) -> HttpCall:
-        (recipient,) = batch.recipients
-        personal = self.personal(recipient)
-        raw = to_mime(self.message, personal).as_bytes()
+    def prepare(self, batch: Batch) -> HttpCall | Outcome:
+        built = self.build_each(batch, lambda r: self.mime.build(r.values))
+        if built.failed:  # one recipient a batch: it fails alone, nothing is posted
+            return built.failed[0]
+        ((recipient, raw),) = built.messages
         data = {
-            "FromEmailAddress": self.message.from_email,
-            "Destination": {"ToAddresses": [personal.to_email]},
+            "FromEmailAddress": address(self.message.from_email),
+            "Destination": {"ToAddresses": [address(recipient.email)]},
             "Content": {"Raw": {"Data": base64.b64encode(raw).decode("ascii")}},
         }
         if self.hosted:
@@ -83,6 +87,14 @@ class SesProvider(HttpProvider):
                 options["TopicName"] = self.settings.topic
             data["ListManagementOptions"] = options
         return self.json_call(f"{self.base}/v2/email/outbound-emails", data)
+
+    def size(self, payload: HttpCall | Outcome) -> int:
+        return 0 if isinstance(payload, Outcome) else super().size(payload)
+
+    def deliver(self, batch: Batch, payload: HttpCall | Outcome) -> Reply:
+        if isinstance(payload, Outcome):
+            return Reply([payload])
+        return super().deliver(batch, payload)
 
     def check_credentials(self) -> None:
         if self._credentials is None:

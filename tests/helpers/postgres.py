@@ -1,0 +1,70 @@
+"""A real PostgreSQL server for the tests: Debian's binaries, a temporary cluster, a free port.
+
+PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` system
+user (the Debian package creates it) and its commands run through `runuser`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+_schemas = itertools.count(1)
+
+
+def _as_owner(command: list[str]) -> list[str]:
+    """Run as the postgres user when we are root (the server refuses root)."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """One throwaway cluster; schema() gives each test an empty schema of its own."""
+
+    def __init__(self):
+        if not (BIN / "initdb").is_file():
+            raise RuntimeError(f"no PostgreSQL in {BIN}: run scripts/install-system.sh")
+        self.dir = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+        self.data = self.dir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.port = _free_port()
+        self._run(BIN / "initdb", "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", self.data)
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=on"
+        log = self.dir / "log"
+        self._run(BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "start")
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *command) -> None:
+        subprocess.run(
+            _as_owner([str(c) for c in command]), check=True, capture_output=True, timeout=120
+        )
+
+    def schema(self) -> str:
+        """Create an empty schema; return a URL whose tables land in it."""
+        import psycopg
+
+        name = f"t{os.getpid()}_{next(_schemas)}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return f"{self.url}?options=-csearch_path%3D{name}"
+
+    def stop(self) -> None:
+        subprocess.run(
+            _as_owner([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
