@@ -7,10 +7,11 @@ events as documented (paging included) from an index that can lag behind the sen
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import pytest
-from sendkit import newsletter, sample_message
+from sendkit import cli_env, newsletter, sample_message
 
 from newsletter.send.providers.base import SearchBudget, Unsearchable
 
@@ -110,7 +111,8 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark):
     config |= {"address": "A", "delivery": {**delivery, "reconcile_settle": 0}}
     (sender.root / "newsletter.yaml").write_text(json.dumps(config), encoding="utf-8")
     args = ["-w", str(sender.root), "status", "vol-1-1", "--format", "json"]
-    before = json.loads(newsletter(*args).stdout)
+    env = cli_env(NEWSLETTER_DATABASE_URL=os.environ["NEWSLETTER_DATABASE_URL"])
+    before = json.loads(newsletter(*args, env=env).stdout)
     assert before["counts"]["unknown"] == 11
     assert before["unknown_batches"] == {
         "total": 2,
@@ -118,7 +120,7 @@ def test_status_reconcile_settles_unknown_batches(sender, postmark):
         "cannot_reconcile": 0,
         "why": {},
     }
-    done = newsletter(*args, "--reconcile")
+    done = newsletter(*args, "--reconcile", env=env)
     after = json.loads(done.stdout)
     assert after["reconcile"] == {
         "batches": 2,
