@@ -10,8 +10,13 @@ DevTools round trip, a millisecond or so, on the pessimistic side) and in the
 iframe's load handler. The figure covers the whole path: noticing the save, loading
 and rendering the issue, the server-sent event, the iframe reload and its images.
 
+A new render of the view shown patches the frame's document in place (no reload).
 The peer is what an editor pays without the preview: a `newsletter render` process
-for the same issue (email HTML only), before any browser reload. Goal: median < 300 ms.
+for the same issue (email HTML only), before any browser reload. Goal: median < 100 ms.
+
+The PDF tab: after the browser saves, the same process is asked for the issue's PDF as
+the tab asks for it once told of the new render; the figure runs from the save to the
+last byte of the PDF. Goal: under 1 s (WeasyPrint is made ready when the preview starts).
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # the tests' Chromium launcher: Debian's, off the network
-GOAL_MS = 300.0
+GOAL_MS = 100.0
+PDF_GOAL_MS = 1000.0
 FIRST_HEADLINE = re.compile(r"(?m)^(\s*- headline: ).*$")
 # The new document can be in the frame before its load event: wait for both.
 SHOWS = (
@@ -100,12 +106,43 @@ def preview_latencies(workspace: Path, slug: str, saves: int) -> dict[str, list[
                     found["event"].append(told - saved)
                     found["render"].append(render_ms)
                 time.sleep(0.25)  # an editor does not save faster than this
+            found["patched"] = [
+                float(bool(load.get("patched")))
+                for load in page.evaluate("window.__preview.loads")[1:]
+            ]
             browser.close()
+        found["pdf"] = pdf_latencies(url, path, original, max(3, saves // 4))
     finally:
         process.terminate()
         process.wait(timeout=30)
         path.write_text(original, encoding="utf-8")
     return found
+
+
+def pdf_latencies(url: str, path: Path, original: str, saves: int) -> list[float]:
+    """Return, per save, the ms from the save to the whole new PDF, as the PDF tab gets it."""
+    import json
+    import urllib.request
+
+    def generation() -> int:
+        with urllib.request.urlopen(url + "state.json") as response:
+            return json.load(response)["good_generation"]
+
+    slug = path.stem
+    times = []
+    for n in range(saves):
+        marker = f"PDF headline number {n}"
+        before = generation()
+        started = time.perf_counter()
+        path.write_text(FIRST_HEADLINE.sub(lambda m, k=marker: m.group(1) + k, original, 1))
+        while generation() == before:
+            time.sleep(0.002)
+        with urllib.request.urlopen(f"{url}{slug}.pdf?g={before + 1}") as response:
+            assert response.read(5) == b"%PDF-"
+            response.read()
+        times.append((time.perf_counter() - started) * 1000)
+        time.sleep(0.25)
+    return times
 
 
 def render_command_ms(workspace: Path, slug: str, rounds: int) -> list[float]:
@@ -142,14 +179,20 @@ def main() -> None:
         ("save -> new content loaded in the page (preview)", found["loaded"]),
         ("save -> update event received by the page", found["event"]),
         ("  of which: loading and rendering the issue (server)", found["render"]),
+        ("save -> whole new PDF (the PDF tab)", found["pdf"]),
         ("peer: `newsletter render` process, no browser reload", peer),
     ):
         p90 = statistics.quantiles(values, n=10, method="inclusive")[-1]
         median = statistics.median(values)
         print(f"| {name:<52} | {median:7.1f} | {p90:7.1f} | {max(values):7.1f} |")
     verdict = "met" if ours < GOAL_MS else "MISSED"
-    print(f"\npeer / preview: {theirs / ours:.1f}x  (> 1: the preview shows a save sooner)")
+    patched = statistics.mean(found["patched"]) * 100
+    print(f"\nsaves shown by patching the frame in place: {patched:.0f}%")
+    print(f"peer / preview: {theirs / ours:.1f}x  (> 1: the preview shows a save sooner)")
     print(f"goal: median under {GOAL_MS:.0f} ms: {verdict} ({ours:.0f} ms)")
+    pdf = max(found["pdf"])
+    verdict = "met" if pdf < PDF_GOAL_MS else "MISSED"
+    print(f"goal: PDF tab within {PDF_GOAL_MS:.0f} ms of a save, slowest: {verdict} ({pdf:.0f} ms)")
 
 
 if __name__ == "__main__":

@@ -39,11 +39,13 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "state stores": (
         ["src/newsletter/state/base.py", "src/newsletter/state/sqlite.py",
          "src/newsletter/state/postgres.py"],
-        ["tests/send/test_ledger.py", "tests/send/test_suppression.py", "tests/state"],
+        ["tests/send/test_ledger.py", "tests/send/test_suppression.py",
+         "tests/send/test_state.py"],
     ),
     "engine": (
         ["src/newsletter/send/engine.py"],
-        ["tests/send/test_engine.py", "tests/send/test_faults.py"],
+        ["tests/send/test_engine.py", "tests/send/test_faults.py",
+         "tests/send/test_providers_local.py"],
     ),
     "job": (
         ["src/newsletter/send/job.py"],

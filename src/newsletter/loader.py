@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
@@ -18,6 +17,9 @@ from newsletter.markup import FieldError, TextError
 from newsletter.model import Issue, Series
 from newsletter.source import Source, YamlPath, format_path, read_yaml
 from newsletter.workspace import Workspace
+
+if TYPE_CHECKING:
+    from newsletter.cache import LoadCache
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -59,7 +61,7 @@ def _report_all(
         if error["type"] != "missing":
             continue
         siblings = [p[-1] for p in extras if p[:-1] == path[:-1] and p not in paired]
-        close = difflib.get_close_matches(str(path[-1]), [str(k) for k in siblings], 1, 0.6)
+        close = _close(str(path[-1]), [str(k) for k in siblings])
         if close:
             paired[(*path[:-1], close[0])] = str(path[-1])
             error["type"] = "paired"
@@ -85,7 +87,7 @@ def _report(source: Source, model: type[pydantic.BaseModel], error: dict[str, An
         owner = _model_at(model, path[:-1])
         names = [f.alias or n for n, f in owner.model_fields.items()] if owner else []
         message = f"unknown field '{path[-1]}'"
-        close = difflib.get_close_matches(str(path[-1]), names, n=1, cutoff=0.6)
+        close = _close(str(path[-1]), names)
         message += (
             f"; did you mean '{close[0]}'?" if close else f"; expected one of: {', '.join(names)}"
         )
@@ -118,6 +120,12 @@ def _at(data: Any, path: YamlPath) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return data
+
+
+def _close(name: str, names: list[str]) -> list[str]:
+    import difflib  # only when a name is wrong: 5 ms of imports spared otherwise
+
+    return difflib.get_close_matches(name, names, n=1, cutoff=0.6)
 
 
 def _with_field(diagnostic: Diagnostic, field: str) -> Diagnostic:
@@ -229,6 +237,23 @@ def load_issue(
     return LoadedIssue(path.stem, path, issue, source), source
 
 
+def _checked_series(workspace: Workspace) -> tuple[Series | None, Source]:
+    series, source = load_series(workspace)
+    check_series(source, workspace, series)
+    return series, source
+
+
+def _series_files(series: Series) -> list[str]:
+    logo = series.brand.logo
+    return [logo] if logo and not logo.startswith(("http://", "https://")) else []
+
+
+def _issue_files(series: Series, loaded: LoadedIssue) -> list[str]:
+    from newsletter.archive.inputs import image_sources
+
+    return image_sources(series, loaded)
+
+
 def load_workspace(
     workspace: Workspace, paths: list[Path] | None = None, *, clashes: bool = True
 ) -> tuple[Series | None, list[LoadedIssue], list[Diagnostic]]:
@@ -237,28 +262,50 @@ def load_workspace(
     clashes=False skips comparing volume and number with the other issue files, for
     callers that have checked the whole workspace already (a build's workers).
     """
-    series, series_source = load_series(workspace)
-    check_series(series_source, workspace, series)
+    from newsletter.cache import LoadCache
+
+    cache = LoadCache.open(workspace)
+    series, series_source = cache.load(
+        workspace.config_path, lambda: _checked_series(workspace), _series_files
+    )
     rules = Rules.of(series, series_source)
     diagnostics = list(series_source.diagnostics)
     loaded: list[LoadedIssue] = []
     for path in workspace.issue_paths() if paths is None else paths:
-        issue, source = load_issue(path, series, workspace, rules)
+        if series is None:  # titles and checks differ without settings: nothing to reuse
+            issue, source = load_issue(path, series, workspace, rules)
+        else:
+            issue, source = cache.load(
+                path,
+                lambda path=path: load_issue(path, series, workspace, rules),
+                lambda loaded: _issue_files(series, loaded),
+            )
         diagnostics.extend(source.diagnostics)
         if issue is not None:
             loaded.append(issue)
     if clashes:
-        diagnostics.extend(duplicate_numbers(loaded, workspace))
+        diagnostics.extend(duplicate_numbers(loaded, workspace, cache))
     diagnostics.sort(key=lambda d: (d.path != series_source.path, d.path, d.line, d.column))
     return series, loaded, diagnostics
 
 
-def duplicate_numbers(loaded: list[LoadedIssue], workspace: Workspace) -> list[Diagnostic]:
+def duplicate_numbers(
+    loaded: list[LoadedIssue], workspace: Workspace, cache: LoadCache | None = None
+) -> list[Diagnostic]:
     """Report issues that share a volume and number with another issue of the workspace."""
     seen: dict[tuple[int, int], str] = {}
-    loaded_paths = {item.path.resolve() for item in loaded}
+    given = {item.path for item in loaded}  # usually the very paths listed: no resolving
+    loaded_paths: set[Path] | None = None
     for path in workspace.issue_paths():
+        if path in given:
+            continue
+        if loaded_paths is None:
+            loaded_paths = {path.resolve() for path in given}
         if path.resolve() in loaded_paths:
+            continue
+        summary = cache.summary(path) if cache is not None else None
+        if summary is not None and summary["number"]:  # unchanged since loaded: no parsing
+            seen.setdefault((summary["number"][0], summary["number"][1]), display_path(path))
             continue
         data = read_yaml(path, display_path(path)).data
         if (

@@ -10,7 +10,6 @@ whole address (`[unsubscribe](%%unsubscribe_url%%)`) is itself a link and stays 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator, Mapping
 from urllib.parse import quote
@@ -115,6 +114,8 @@ def whole_url_field(url: str) -> str | None:
 
 def suggestion(name: str, known: list[str]) -> str:
     """Return "; did you mean 'x'?" for the closest known field, or the list of known ones."""
+    import difflib  # only for a misspelled field
+
     close = difflib.get_close_matches(name.lower(), known, n=1, cutoff=0.6)
     if close:
         return f"; did you mean '{close[0]}'?"

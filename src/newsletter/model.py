@@ -80,7 +80,7 @@ Count = Annotated[StrictInt, Field(ge=1)]
 class Strict(BaseModel):
     """Base of every model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True, defer_build=True)
 
 
 class Link(Strict):

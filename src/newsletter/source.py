@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import Diagnostic, Severity
 from newsletter.slips import syntax_diagnostic
+
+if TYPE_CHECKING:
+    import yaml
 
 MAX_BYTES = 1024 * 1024  # an issue is a few KB; a megabyte is a mistake, not a newsletter
 MAX_VALUES = 100_000  # bounds alias expansion: a billion-laughs file stops here
@@ -149,8 +151,11 @@ def parse_yaml(raw: bytes, display: str) -> Source:
     text = _decode(raw, source)
     if text is None or not _no_tab_indentation(text, source):
         return source
+    # Imported here: a file whose load is cached (see cache.py) needs no parser.
+    import yaml
+
     try:
-        loader = _Loader(text)
+        loader = _loader_class()(text)
         try:
             node = loader.get_single_node()
         finally:
@@ -223,19 +228,23 @@ def _line_col(text: str, offset: int) -> tuple[int, int]:
     return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
-# libyaml parses several times faster than PyYAML's pure-Python scanner and gives the
-# same nodes and marks; PyYAML built without it still works, only slower.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@lru_cache(maxsize=1)
+def _loader_class() -> type:
+    """Return a safe loader used only to scan, parse, compose and construct scalars."""
+    import yaml
 
-
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """A safe loader used only to scan, parse, compose and construct scalars."""
+    # libyaml parses several times faster than PyYAML's pure-Python scanner and gives the
+    # same nodes and marks; PyYAML built without it still works, only slower.
+    return type("_Loader", (getattr(yaml, "CSafeLoader", yaml.SafeLoader),), {})
 
 
 class _Builder:
     """Turn a composed node graph into plain data within budgets."""
 
-    def __init__(self, source: Source, loader: _Loader):
+    def __init__(self, source: Source, loader: yaml.BaseLoader):
+        import yaml
+
+        self.yaml = yaml
         self.source = source
         self.loader = loader
         self.count = 0
@@ -261,9 +270,9 @@ class _Builder:
             self.fail(node, path, "alias refers to itself")
             raise _Abort
         self.source.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, self.yaml.MappingNode):
             return self.build_mapping(node, path, depth, open_nodes | {id(node)})
-        if isinstance(node, yaml.SequenceNode):
+        if isinstance(node, self.yaml.SequenceNode):
             if node.tag != _STANDARD + "seq":
                 self.fail(node, path, f"tag {_short(node.tag)} is not allowed")
                 return None
@@ -283,7 +292,7 @@ class _Builder:
             if key_node.tag == _STANDARD + "merge":
                 self.fail(key_node, path, "merge keys (<<) are not supported; write the fields out")
                 continue
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != _STANDARD + "str":
+            if not isinstance(key_node, self.yaml.ScalarNode) or key_node.tag != _STANDARD + "str":
                 self.fail(key_node, path, "keys must be plain words, e.g. 'title'")
                 continue
             key = key_node.value
@@ -312,7 +321,7 @@ class _Builder:
         self.source.spans[path] = (node.start_mark.index, node.end_mark.index)
         try:
             value = self.loader.construct_object(node)
-        except (ValueError, OverflowError, yaml.constructor.ConstructorError) as exc:
+        except (ValueError, OverflowError, self.yaml.constructor.ConstructorError) as exc:
             kind = node.tag.removeprefix(_STANDARD)
             if kind == "timestamp":
                 self.fail(

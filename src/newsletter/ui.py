@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -56,23 +58,56 @@ def echo(text: str) -> None:
     click.echo(printable(text))
 
 
+def _plain() -> bool:
+    """Return True when standard error takes plain text, so rich need not load (25 ms)."""
+    # The variables that make rich colour a pipe anyway (see rich.console.Console).
+    if any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")):
+        return False
+    try:
+        return not sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream: rich decides
+        return False
+
+
+def stderr_is_terminal() -> bool:
+    """Return True when standard error is a terminal rich would draw on (bars, colours)."""
+    return not _plain() and err().is_terminal
+
+
 def show_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     """Print diagnostics as file:line:col: severity: field: message, sorted by place."""
     ordered = sorted(diagnostics, key=lambda d: (d.path, d.line, d.column))
+    if ordered and _plain():
+        lines = (
+            f"{printable(d.place)}: {d.severity}: {printable(_where(d) + d.message)}\n"
+            for d in ordered
+        )
+        sys.stderr.write("".join(lines))
+        return
     for d in ordered:
-        where = f"{d.field}: " if d.field else ""
+        where = _where(d)
         err().print(
             f"{escape(d.place)}: [{_STYLE[d.severity]}]{d.severity}[/]: {escape(where + d.message)}"
         )
 
 
+def _where(d: Diagnostic) -> str:
+    return f"{d.field}: " if d.field else ""
+
+
 def show_error(message: str) -> None:
     """Print one error line."""
+    if _plain():
+        sys.stderr.write(f"error: {printable(message)}\n")
+        return
     err().print(f"[bold red]error[/]: {escape(message)}")
 
 
 def show_note(message: str) -> None:
     """Print a status line."""
+    if _plain():
+        sys.stderr.write(f"{printable(message)}\n")
+        return
     err().print(escape(message))
 
 

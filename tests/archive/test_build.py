@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -250,6 +251,54 @@ def test_parallel_rebuild_of_one_edited_issue(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert "Biden and Kishida weigh" in text
+
+
+def test_a_no_op_rebuild_rewrites_nothing_and_mends_what_was_deleted(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    build_site(workspace, jobs=1)
+    site = workspace.root / "site"
+    shared = [site / "index.html", site / "feed.xml", site / MANIFEST]
+    stamps = [p.stat().st_mtime_ns for p in shared]
+    again = build_site(workspace, jobs=1)
+    assert again.built == [] and again.unchanged == list(SLUGS)
+    assert [p.stat().st_mtime_ns for p in shared] == stamps  # nothing rewritten
+    (site / "feed.xml").unlink()
+    (site / "images/vol-2-10-hero.jpg").unlink()
+    build_site(workspace, jobs=1)
+    assert "vol-3-8" in (site / "feed.xml").read_text("utf-8")
+    assert (site / "images/vol-2-10-hero.jpg").is_file()
+
+
+def test_a_no_op_rebuild_loads_no_issue_yet_reports_as_before(tmp_path: Path) -> None:
+    workspace = _workspace(tmp_path)
+    config = workspace.config_path
+    config.write_text(config.read_text("utf-8").replace("base_url:", "# base_url:"), "utf-8")
+    first = run_cli("build", "-j", "1", cwd=workspace.root)
+    assert first.returncode == 0, first.stderr
+    probe = (
+        "import sys, runpy; sys.argv = ['newsletter', 'build', '-j', '1']\n"
+        "try:\n    runpy.run_module('newsletter', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print('pydantic' in sys.modules, 'yaml' in sys.modules, file=sys.stderr)"
+    )
+    again = subprocess.run(
+        [sys.executable, "-c", probe], cwd=workspace.root, capture_output=True, text=True
+    )
+    *messages, loaded = again.stderr.strip().splitlines()
+    assert loaded == "False False"  # neither validated nor parsed
+    assert "built 0 issues, 2 unchanged" in again.stderr
+    assert "warning: no base_url" in again.stderr  # the settings' warnings, as every build
+    (workspace.root / "site/.build-inputs.json").unlink()  # the same no-op, loading all
+    loading = run_cli("build", "-j", "1", cwd=workspace.root)
+
+    def timeless(lines):
+        return [re.sub(r" in [0-9.]+ s ", " in T s ", line) for line in lines]
+
+    assert timeless(messages) == timeless(loading.stderr.strip().splitlines())
+
+    image = workspace.root / "images/vol-2-10-hero.jpg"
+    image.write_bytes(image.read_bytes() + b"\0")  # an input the record must still see
+    assert build_site(workspace, jobs=1).built == ["vol-2-10"]
 
 
 def test_output_deleted_by_hand_is_rebuilt(tmp_path: Path) -> None:

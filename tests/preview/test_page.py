@@ -38,6 +38,22 @@ def test_a_save_shows_the_new_headline(page, live, space):
     assert "First headline" not in frame_text(page)
 
 
+def test_a_save_patches_the_frame_in_place_keeping_the_place(page, live, space):
+    edit(space, "vol-1-1", "The second summary.", "The second summary. " + "Long text. " * 600)
+    frame = open_issue(page, live)
+    frame.get_by_text("Long text.").first.wait_for(timeout=TIMEOUT)
+    page.wait_for_function("document.getElementById('frame').offsetHeight > 2000")
+    page.evaluate("window.scrollTo(0, 1200); frames[0].__kept = 'same document'")
+    loads = page.evaluate("window.__preview.loads.length")
+    edit(space, "vol-1-1", "First headline", "Patched headline")
+    frame.get_by_text("Patched headline").first.wait_for(timeout=TIMEOUT)
+    page.wait_for_function(f"window.__preview.loads.length > {loads}", timeout=TIMEOUT)
+    assert page.evaluate("window.__preview.loads.at(-1).patched") is True
+    assert page.evaluate("frames[0].__kept") == "same document"  # no navigation
+    assert page.evaluate("window.scrollY") == 1200
+    assert "First headline" not in frame_text(page)
+
+
 def test_a_broken_save_shows_the_overlay_over_the_last_good_render(page, live, space):
     frame = open_issue(page, live)
     frame.get_by_text("First headline").first.wait_for(timeout=TIMEOUT)

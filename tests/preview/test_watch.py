@@ -69,3 +69,51 @@ def test_the_thread_reports_changes_and_stops(space):
     finally:
         watch.stop()
     assert seen == [{path}]
+
+
+def start_events(space, seen: list[set]) -> Watcher:
+    """Start a watcher that could only notice a save by its event: it polls once a minute."""
+    watch = Watcher(Workspace(space.root), seen.append, interval=60).start()
+    assert watch.ready.wait(10)
+    assert watch.mode == "events"
+    return watch
+
+
+def test_saves_are_noticed_by_their_file_system_events(space):
+    seen: list[set] = []
+    watch = start_events(space, seen)
+    try:
+        for relative in ("issues/vol-1-1.yaml", "newsletter.yaml"):
+            path = space.root / relative
+            save(path, path.read_text() + "# edited\n")
+            wait_until(lambda path=path: any(path in paths for paths in seen), timeout=5)
+    finally:
+        watch.stop()
+
+
+def test_folders_made_after_the_start_are_watched(space):
+    seen: list[set] = []
+    watch = start_events(space, seen)
+    try:
+        template = space.write("templates/email/footer.mjml.j2", "<mj-text>a</mj-text>")
+        wait_until(lambda: any(template in paths for paths in seen), timeout=5)
+        seen.clear()
+        save(template, "<mj-text>b</mj-text>")  # now inside a folder the watch added
+        wait_until(lambda: any(template in paths for paths in seen), timeout=5)
+    finally:
+        watch.stop()
+    assert not any(thread.is_alive() for thread in watch._threads)
+
+
+def test_hidden_and_other_files_make_no_change_with_events_either(space):
+    seen: list[set] = []
+    watch = start_events(space, seen)
+    try:
+        space.write("issues/.vol-1-1.yaml.swp", "x")
+        space.write("notes.txt", "x")
+        marker = space.root / "newsletter.yaml"
+        save(marker, marker.read_text() + "# edited\n")  # a real save, to know events flowed
+        wait_until(lambda: any(marker in paths for paths in seen), timeout=5)
+    finally:
+        watch.stop()
+    assert set().union(*seen) == {marker}

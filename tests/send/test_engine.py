@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from newsletter.send.engine import RateLimiter
 
 
@@ -19,15 +21,19 @@ def test_calls_are_spaced_evenly_across_threads_from_the_first_call():
             with lock:
                 starts.append(time.monotonic())
 
-    began = time.monotonic()
     threads = [threading.Thread(target=caller) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     starts.sort()
-    assert starts[0] - began < 0.005 * 4  # the clock starts at the first call: no wait
     assert starts[-1] - starts[0] >= 39 * 0.005 * 0.99  # 40 calls: never a burst
+
+
+def test_the_clock_starts_at_the_first_call(monkeypatch):
+    limiter = RateLimiter(0.001)  # one call every 1000 s: a wait would be seen
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"the first call waited {s} s"))
+    limiter.acquire()
 
 
 def test_pause_holds_back_every_later_call():
@@ -37,3 +43,299 @@ def test_pause_holds_back_every_later_call():
     began = time.monotonic()
     limiter.acquire()
     assert time.monotonic() - began >= 0.19
+
+
+# -- the engine with a provider scripted in-process, and a real ledger ---------------------
+import random  # noqa: E402
+
+from newsletter.errors import SendError  # noqa: E402
+from newsletter.send.engine import Engine, Options, Report, backoff, make_batches  # noqa: E402
+from newsletter.send.ledger import Entry, Ledger  # noqa: E402
+from newsletter.send.providers.base import (  # noqa: E402
+    Batch,
+    Fatal,
+    Outcome,
+    Rejected,
+    Reply,
+    Retryable,
+)
+from newsletter.send.subscribers import Row, check_address, recipient  # noqa: E402
+from newsletter.state import open_url  # noqa: E402
+
+
+class Scripted:
+    """A provider whose answers are scripted call by call; it records what it was given."""
+
+    name = "scripted"
+    idempotent = False
+    rate = None
+
+    def __init__(self, *answers, concurrency: int = 1):
+        self.answers = list(answers)  # per call: "ok", an exception, or a callable
+        self.concurrency = concurrency
+        self.calls: list[list[str]] = []
+        self.opened = False
+
+    def open(self) -> None:
+        self.opened = True
+
+    def prepare(self, batch: Batch) -> bytes:
+        return b"x" * 10 * len(batch.recipients)
+
+    def size(self, payload: bytes) -> int:
+        return len(payload)
+
+    def deliver(self, batch: Batch, payload: bytes) -> Reply:
+        self.calls.append([r.key for r in batch.recipients])
+        answer = self.answers.pop(0) if self.answers else "ok"
+        if callable(answer) and not isinstance(answer, type):
+            answer = answer(batch)
+        if isinstance(answer, BaseException):
+            raise answer
+        if isinstance(answer, Reply):
+            return answer
+        return Reply([Outcome(r.key, True, f"id-{r.key}") for r in batch.recipients])
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    store = open_url(f"sqlite:///{tmp_path / 'send.db'}")
+    yield Ledger(store, "vol-1-1")
+    store.close()
+
+
+def people(ledger, count: int, size: int = 2) -> list[Batch]:
+    rows = [Row(line, f"u{line}@example.org", {}) for line in range(2, 2 + count)]
+    ledger.plan(rows, check_address)
+    return list(make_batches(ledger.entries(["pending"]), rows, size, recipient))
+
+
+def run(ledger, provider, count=4, size=2, **options) -> Report:
+    options = Options(rate=None, backoff_base=0.001, backoff_cap=0.002, **options)
+    return Engine(provider, ledger, options).run(people(ledger, count, size))
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap_with_equal_jitter(monkeypatch):
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    assert [backoff(n, 0.5, 30.0) for n in (1, 2, 3, 8, 9)] == [0.5, 1.0, 2.0, 30.0, 30.0]
+    monkeypatch.setattr(random, "uniform", lambda low, high: low)
+    assert [backoff(n, 0.5, 30.0) for n in (1, 3, 9)] == [0.25, 1.0, 15.0]
+
+
+def test_the_default_effort():
+    options = Options()
+    assert (options.rate, options.max_attempts) == (None, 6)
+    assert (options.backoff_base, options.backoff_cap) == (0.5, 30.0)
+
+
+def test_a_clean_run_reports_what_it_did(ledger):
+    provider = Scripted()
+    seen = []
+    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append(n))
+    report = engine.run(people(ledger, 5))
+    assert provider.opened and len(provider.calls) == 3
+    assert (report.sent, report.failed, report.unknown) == (5, 0, 0)
+    assert (report.requests, report.batches, report.bytes, report.retries) == (3, 3, 50, 0)
+    assert sorted(seen) == [1, 2, 2] and report.error is None and not report.stopped
+    assert ledger.counts()["sent"] == 5
+    assert list(ledger.addresses("sent")) == [f"u{n}@example.org" for n in range(2, 7)]
+
+
+def test_a_dry_run_builds_every_batch_and_sends_nothing(ledger):
+    provider = Scripted()
+    seen = []
+    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append(n))
+    report = engine.dry_run(people(ledger, 5))
+    assert provider.calls == [] and ledger.counts()["pending"] == 5
+    assert (report.requests, report.batches, report.bytes, report.sent) == (3, 3, 50, 0)
+    assert seen == [2, 2, 1] and report.elapsed >= 0
+
+
+def test_refused_recipients_fail_with_their_reasons_counted(ledger):
+    def partly(batch):
+        first, second = batch.recipients
+        return Reply([Outcome(first.key, True, "id"), Outcome(second.key, False, None, None)])
+
+    report = run(ledger, Scripted(partly, partly))
+    assert (report.sent, report.failed) == (2, 2) and report.reasons == {"refused": 2}
+    assert ledger.reasons() == [("refused", 2)]
+
+
+def test_a_rejected_batch_fails_whole_and_the_run_goes_on(ledger):
+    rejected = Rejected("scripted", "bad request", status=422)
+    report = run(ledger, Scripted(rejected, rejected, "ok"), count=6)
+    assert (report.sent, report.failed) == (2, 4) and report.error is None
+    assert report.reasons == {str(rejected.message): 4}
+    assert ledger.counts()["failed"] == 4 and ledger.counts()["sent"] == 2
+
+
+def test_bad_credentials_stop_the_run_with_the_rest_pending(ledger):
+    fatal = Fatal("scripted", "401: bad server token", status=401)
+    provider = Scripted(fatal)
+    report = run(ledger, provider, count=6)
+    assert report.error == fatal.message and len(provider.calls) == 1
+    counts = ledger.counts()
+    assert counts["pending"] == 6 and counts["sent"] == 0 and counts["failed"] == 0
+    assert report.failed == 0 and report.unknown == 0
+
+
+def test_a_credential_missing_while_signing_stops_the_run(ledger):
+    provider = Scripted(SendError("scripted: set the environment variable KEY"))
+    report = run(ledger, provider, count=4)
+    assert report.error == "scripted: set the environment variable KEY"
+    assert ledger.counts()["pending"] == 4 and len(provider.calls) == 1
+
+
+def test_a_batch_that_cannot_be_built_stops_the_run_and_nothing_goes_out(ledger):
+    class Broken(Scripted):
+        def prepare(self, batch):
+            raise ValueError("boom")
+
+    provider = Broken()
+    report = run(ledger, provider, count=4)
+    assert provider.calls == [] and ledger.counts()["pending"] == 4
+    assert report.error == "internal error building the batch: ValueError('boom')"
+
+    class Refused(Scripted):
+        def prepare(self, batch):
+            raise SendError("too big")
+
+    report = run(ledger, Refused(), count=4)
+    assert report.error == "too big" and ledger.counts()["pending"] == 4
+
+
+def test_a_bug_after_the_call_is_unknown_and_stops_the_run(ledger):
+    provider = Scripted(KeyError("id"))
+    report = run(ledger, provider, count=6)
+    assert report.error == "internal error: KeyError('id')" and len(provider.calls) == 1
+    counts = ledger.counts()
+    assert counts["unknown"] == 2 and counts["pending"] == 4 and report.unknown == 2
+    assert ledger.reasons("unknown") == [("internal error: KeyError('id')", 2)]
+
+
+def test_the_first_reason_to_stop_is_the_one_reported(ledger):
+    first = Fatal("scripted", "first", status=401)
+    second = Fatal("scripted", "second", status=401)
+    report = run(ledger, Scripted(first, second, concurrency=2), count=8)
+    assert report.error in (first.message, second.message)
+    assert report.error == first.message or report.error == second.message
+    engine = Engine(Scripted(), ledger, Options(rate=None))
+    engine._stop("one")
+    engine._stop("two")
+    assert engine.report.error == "one" and engine.stopping.is_set()
+
+
+def test_a_transient_error_is_retried_and_counted(ledger):
+    busy = Retryable("scripted", "HTTP 503", status=503)
+    provider = Scripted(busy, busy, "ok")
+    report = run(ledger, provider, count=2)
+    assert report.retries == 2 and report.requests == 3 and report.sent == 2
+    assert report.bytes == 60
+
+
+def test_giving_up_on_an_ambiguous_error_is_unknown_not_failed(ledger):
+    lost = Retryable("scripted", "no answer", ambiguous=True)
+    provider = Scripted(lost, lost, lost)
+    provider.idempotent = True  # so it is retried at all
+    report = run(ledger, provider, count=2, max_attempts=3)
+    assert len(provider.calls) == 3 and report.unknown == 2 and report.retries == 2
+    assert ledger.reasons("unknown") == [(f"gave up after 3 attempts: {lost.message}", 2)]
+
+
+def test_an_ambiguous_error_is_never_retried_without_idempotency(ledger):
+    lost = Retryable("scripted", "connection dropped", ambiguous=True)
+    provider = Scripted(lost)
+    report = run(ledger, provider, count=2)
+    assert len(provider.calls) == 1 and report.unknown == 2 and report.retries == 0
+    reason = f"{lost.message} (not retried: the provider may have it)"
+    assert ledger.reasons("unknown") == [(reason, 2)] and report.error is None
+
+
+def test_retry_after_pauses_and_replaces_the_backoff(ledger, monkeypatch):
+    slept = []
+    monkeypatch.setattr(time, "sleep", lambda s: slept.append(s))
+    throttled = Retryable("scripted", "HTTP 429", status=429, retry_after=0.05)
+    engine = Engine(Scripted(throttled, "ok"), ledger, Options(rate=None))
+    paused = []
+    real = engine.limiter.pause
+    engine.limiter.pause = lambda s: (paused.append(s), real(s))
+    report = engine.run(people(ledger, 2))
+    assert report.sent == 2 and paused == [0.05]
+    assert all(s <= 0.05 for s in slept)  # waited for the limiter, never a backoff too
+
+
+def test_a_reply_asking_for_a_pause_holds_every_later_call(ledger):
+    engine = Engine(Scripted(Reply([], pause=0.3)), ledger, Options(rate=None))
+    paused = []
+    real = engine.limiter.pause
+    engine.limiter.pause = lambda s: (paused.append(s), real(s))
+    engine.run(people(ledger, 4))
+    assert paused == [0.3]
+
+
+def test_without_a_pause_the_limiter_is_left_alone(ledger):
+    engine = Engine(Scripted(), ledger, Options(rate=None))
+    engine.limiter.pause = lambda s: pytest.fail("paused without being asked")
+    assert engine.run(people(ledger, 4)).sent == 4
+
+
+def test_the_provider_rate_is_the_default(ledger):
+    provider = Scripted()
+    provider.rate = 7.0
+    assert Engine(provider, ledger).options.rate == 7.0
+    assert Engine(provider, ledger).limiter.interval == pytest.approx(1 / 7)
+
+
+def test_batches_regroup_unknown_recipients_as_they_were_sent():
+    rows = [Row(line, f"u{line}@example.org", {}) for line in range(2, 8)]
+    states = ["unknown", "pending", "unknown", "pending", "pending", "pending"]
+    entries = [
+        Entry(r.line, r.address, r.address, s, "old" if s == "unknown" else None)
+        for r, s in zip(rows, states, strict=True)
+    ]
+    batches = list(make_batches(entries, rows, 2, recipient, regroup={"old": 2}))
+    assert [[r.line for r in b.recipients] for b in batches] == [[2, 4], [3, 5], [6, 7]]
+    assert batches[0].id == "old" and len({b.id for b in batches}) == 3
+    # An old batch with a recipient no longer listed is resent only on request, as new.
+    batches = list(make_batches(entries[:3], rows, 5, recipient, regroup={"old": 3}))
+    assert [[r.line for r in b.recipients] for b in batches] == [[3]]
+    batches = list(
+        make_batches(entries[:3], rows, 5, recipient, regroup={"old": 3}, resend_partial=True)
+    )
+    assert [[r.line for r in b.recipients] for b in batches] == [[3], [2, 4]]
+    assert batches[1].id != "old"
+
+
+def test_batches_refuse_a_list_that_changed_under_them():
+    rows = [Row(2, "a@example.org", {}), Row(4, "b@example.org", {})]
+    entries = [Entry(3, "a@example.org", "a@example.org", "pending", None)]
+    with pytest.raises(SendError, match=r"the subscriber list changed while sending \(line 3\)"):
+        list(make_batches(entries, rows, 2, recipient))
+    with pytest.raises(SendError, match=r"\(line 9\)"):
+        list(make_batches([Entry(9, "z@example.org", "z@example.org", "pending", None)],
+                          rows, 2, recipient))  # fmt: skip
+
+
+def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
+    import threading
+
+    release = threading.Event()
+
+    def held(batch):
+        release.wait(10)  # still at the provider when the second Ctrl-C comes
+
+    provider = Scripted("ok", held, held, concurrency=2)
+
+    def progress(count, report):
+        raise KeyboardInterrupt  # the second Ctrl-C, as the first answer is recorded
+
+    engine = Engine(provider, ledger, Options(rate=None), progress)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            engine.run(people(ledger, 6))
+    finally:
+        release.set()
+    counts = ledger.counts()
+    assert counts["sent"] == 2 and counts["unknown"] == 4 and counts["pending"] == 0
+    assert engine.report.stopped and engine.report.unknown == 4
+    assert ledger.reasons("unknown") == [("abandoned in flight by a second Ctrl-C", 4)]

@@ -8,7 +8,7 @@ from sendkit import write_list
 from newsletter.errors import SendError
 from newsletter.send import suppression
 from newsletter.send.ledger import Ledger, SendLock
-from newsletter.send.subscribers import check_address, read_rows
+from newsletter.send.subscribers import Row, check_address, read_rows
 from newsletter.state import open_url
 
 
@@ -34,6 +34,14 @@ def columns(store) -> set[str]:
         " WHERE table_name = 'recipients' AND table_schema = current_schema()"
     )
     return {row[0] for row in store.conn.execute(query)}
+
+
+def updated(store, what: str, where: str):
+    """Return one value about the recipients' update times, on either store."""
+    query = f"SELECT {what} FROM recipients WHERE {where}"
+    if store.name == "sqlite":
+        return store.db.execute(query).fetchone()[0]
+    return store.conn.execute(query).fetchone()[0]
 
 
 def plan(ledger, path):
@@ -77,6 +85,9 @@ def test_recover_turns_inflight_into_unknown(ledger, tmp_path):
     ledger.mark_inflight(["user0@example.org", "user1@example.org"], "b1", "postmark")
     assert ledger.recover() == 2
     assert ledger.counts()["unknown"] == 2
+    assert ledger.reasons("unknown") == [
+        ("in flight when a send stopped; the provider may or may not have it", 2)
+    ]
     assert ledger.unknown_batches() == {"b1": 2}
 
 
@@ -207,3 +218,117 @@ def test_the_in_flight_commit_itself_runs_with_synchronous_full(sqlite_ledger, t
     assert after_commit and after_commit[0] == "PRAGMA SYNCHRONOUS=NORMAL"
     sent = next(i for i, s in enumerate(flat) if "'SENT'" in s)
     assert [s for i, s in levels if i < sent][-1] == "PRAGMA SYNCHRONOUS=NORMAL"
+
+
+def rows(*items):
+    """Return list rows made directly: (line, address) or (line, address, problem)."""
+    return [Row(item[0], item[1], {}, *item[2:]) for item in items]
+
+
+def test_problems_are_kept_up_to_the_limit_and_fifty_by_default(ledger):
+    bad = rows(*[(line, f"nope{line}") for line in range(2, 60)])
+    assert len(ledger.plan(bad[:3], check_address, max_problems=2).problems) == 2
+    result = ledger.plan(bad, check_address)
+    assert result.invalid == 58 and len(result.problems) == 50
+    assert result.problems[-1][:2] == (51, "nope51")
+
+
+def test_a_malformed_row_is_invalid_even_with_a_good_address(ledger):
+    result = ledger.plan(rows((2, "a@example.org", "more fields than the header")), check_address)
+    assert result.counts["invalid"] == 1 and result.counts["pending"] == 0
+    assert result.problems == [(2, "a@example.org", "more fields than the header")]
+
+
+def test_a_duplicate_in_a_later_chunk_is_still_a_duplicate(ledger):
+    listed = rows(
+        (2, "a@example.org"),
+        (3, "b@example.org"),
+        (4, "A@example.org"),
+        (5, "b@example.org"),
+        (6, "c@example.org"),
+    )
+    result = ledger.plan(listed, check_address, chunk=2)
+    assert result.duplicates == 2 and result.counts["pending"] == 3
+    assert result.problems == [
+        (4, "A@example.org", "duplicate of line 2"),
+        (5, "b@example.org", "duplicate of line 3"),
+    ]
+
+
+def test_each_skipped_row_says_why_in_its_own_words(ledger):
+    def check(address):  # as a provider that cannot take some valid addresses
+        if address.startswith("big"):
+            return None, "not deliverable by this provider: too long"
+        return check_address(address)
+
+    listed = rows((2, "nope"), (3, "big@example.org"), (4, "ok@example.org"))
+    result = ledger.plan(listed, check)
+    assert [p[2] for p in result.problems] == [
+        f"invalid address: {check_address('nope')[1]}",
+        "not deliverable by this provider: too long",
+    ]
+    assert result.counts["invalid"] == 2 and result.counts["pending"] == 1
+
+
+def test_planning_holds_one_chunk_of_the_list_at_a_time(ledger):
+    seen = []
+
+    def listed():  # a huge list is recorded as it is read, never held whole in memory
+        for line in range(2, 9):
+            seen.append(sum(ledger.counts().values()))
+            yield Row(line, f"user{line}@example.org", {})
+
+    ledger.plan(listed(), check_address, chunk=3)
+    assert seen == [0, 0, 0, 3, 3, 3, 6]
+
+
+def test_entries_start_at_the_first_line(ledger):
+    ledger.plan(rows((1, "a@example.org"), (2, "b@example.org")), check_address)
+    assert [e.line for e in ledger.entries(["pending"])] == [1, 2]
+
+
+def test_every_state_change_records_when(ledger, tmp_path):
+    import time
+
+    before = time.time()
+    plan(ledger, write_list(tmp_path / "l.csv", 4))
+    planned = updated(ledger.store, "MIN(updated)", "1 = 1")
+    assert planned is not None and planned >= before
+    keys = [f"user{i}@example.org" for i in range(4)]
+    changes = [
+        (keys[3], lambda: ledger.mark_inflight(keys, "b1", "postmark")),
+        (keys[0], lambda: ledger.mark_sent([(keys[0], "id-0")])),
+        (keys[1], lambda: ledger.mark_failed([(keys[1], "406: inactive")])),
+        (keys[2], lambda: ledger.mark([keys[2]], "unknown", "lost")),
+    ]
+    for key, change in changes:
+        before = time.time()
+        change()
+        stamp = updated(ledger.store, "updated", f"key = '{key}'")
+        assert stamp is not None and before <= stamp <= time.time()
+
+
+def test_the_five_commonest_reasons_by_default(ledger, tmp_path):
+    plan(ledger, write_list(tmp_path / "l.csv", 7))
+    ledger.mark_failed([(f"user{i}@example.org", f"reason {i}") for i in range(7)])
+    assert len(ledger.reasons()) == 5 and len(ledger.reasons(limit=7)) == 7
+
+
+def test_a_released_lock_is_taken_again_not_assumed(tmp_path):
+    url = f"sqlite:///{tmp_path / 'send.db'}"
+    first, second = open_url(url), open_url(url)
+    lock = SendLock(first, "vol-1-1")
+    assert lock.acquire()
+    lock.release()
+    assert SendLock(second, "vol-1-1").acquire()
+    assert not lock.acquire()  # the other run holds it now
+    with pytest.raises(SendError) as caught:
+        lock.require()
+    where = second.lock_where("vol-1-1")
+    assert str(caught.value) == (
+        f"another 'newsletter send' is running for this issue ({where}); "
+        "it must finish or stop first"
+    )
+    assert "vol-1-1" in where
+    first.close()
+    second.close()

@@ -228,3 +228,33 @@ def test_a_temporary_refusal_inside_a_batch_fails_only_that_recipient(sender, mo
         f"user{i}@example.org" for i in range(3)
     ]
     assert len(handler.sessions) == 1
+
+
+def test_ses_skips_internationalised_addresses_and_takes_idn_in_ascii(sender, ses_server):
+    ses_server.reset()
+    ses_server.messages.clear()
+    delivery = {"provider": "ses", "api_base": ses_server.url, "region": ses_server.region}
+    job = sender.job(2, delivery=delivery, extra=rows(f"{EAI},Taro,Yamada,", f"{IDN},Jo,,"))
+    problems, report = plan_and_run(job)
+    assert [(p.line, "not deliverable through ses" in p.message) for p in problems] == [(4, True)]
+    assert report.sent == 3 and report.failed == 0 and ses_server.errors == []
+    assert set(ses_server.received) == {
+        "user0@example.org",
+        "user1@example.org",
+        "jo@xn--bcher-kva.example",
+    }
+    to = {m["To"].addresses[0].addr_spec for m in ses_server.messages}
+    assert "jo@xn--bcher-kva.example" in to
+
+
+def test_mailgun_gets_names_on_one_line(sender, mailgun_server):
+    mailgun_server.reset()
+    mailgun_server.bodies.clear()
+    name = "Eve\r\nBcc: victim@evil.example\x00"
+    extra = rows(f'eve@example.org,"{name}",,')
+    delivery = {"provider": "mailgun", "api_base": mailgun_server.url, "domain": "mg.example.org"}
+    _, _, counts = sender.send(1, delivery=delivery, extra=extra)
+    assert counts["sent"] == 2 and mailgun_server.errors == []
+    (body,) = mailgun_server.bodies
+    assert "Eve Bcc: victim@evil.example" in str(body["to"])
+    assert not any(c in str(body["to"]) for c in "\r\n\x00")

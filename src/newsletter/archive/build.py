@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.archive.inputs import (
+    ImageDigests,
+    InputRecord,
     copy_if_changed,
     image_sources,
     issue_fingerprint,
@@ -30,6 +30,9 @@ from newsletter.errors import (
 from newsletter.workspace import CONFIG_NAME, Workspace
 
 if TYPE_CHECKING:
+    # concurrent.futures.process loads multiprocessing (30 ms): only builds that print do.
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from newsletter.loader import LoadedIssue
     from newsletter.render.pdf import PdfJob, PdfResult
 
@@ -64,20 +67,15 @@ def _warm(lang: str) -> None:
 
 def _warm_pool(workspace: Workspace, workers: int) -> ProcessPoolExecutor:
     """Start workers now, each readying WeasyPrint, so a small rebuild waits less."""
-    # The series language picks the hyphenation dictionary to load; a regex, not the
-    # model, because pydantic is not imported yet (a wrong guess costs only speed).
-    found = re.search(r"(?m)^language:\s*[\"']?([A-Za-z-]+)", _read_text(workspace.config_path))
+    # A regex guess, not the model: pydantic is not imported yet.
+    from concurrent.futures import ProcessPoolExecutor
+
+    from newsletter.render.pdf import language_guess
+
     pool = ProcessPoolExecutor(max_workers=workers)
     for _ in range(workers):
-        pool.submit(_warm, found.group(1) if found else "en")
+        pool.submit(_warm, language_guess(workspace))
     return pool
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def _stale_guess(workspace: Workspace, out: Path, issue_paths: list[Path]) -> int | None:
@@ -135,6 +133,8 @@ class _Rendering:
 
     def start(self, workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
         """Hand each issue's print HTML to a worker, then write the web pages meanwhile."""
+        if not issues:
+            return
         from newsletter.render.pdf import issue_pdf_job, print_pdf
         from newsletter.render.web import render_web_page
 
@@ -181,6 +181,12 @@ class _Rendering:
 
     def finish(self) -> tuple[list[str], list[Diagnostic]]:
         """Wait for every PDF; return the slugs that failed and the diagnostics."""
+        if not self.queued and not self.printing:  # nothing was stale
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+            return self.failed, self.notes
+        from concurrent.futures import as_completed
+
         from newsletter.render.pdf import print_pdf
 
         try:
@@ -212,7 +218,11 @@ def _pool_for(
         # workers beat warm ones.
         warm.shutdown(wait=False, cancel_futures=True)
     # Even for one issue: it prints while this process writes the index and the feed.
-    return ProcessPoolExecutor(max_workers=workers) if jobs > 1 and stale else None
+    if jobs > 1 and stale:
+        from concurrent.futures import ProcessPoolExecutor
+
+        return ProcessPoolExecutor(max_workers=workers)
+    return None
 
 
 def build_site(
@@ -233,13 +243,15 @@ def build_site(
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
     paths = workspace.issue_paths()
+    if not force and (same := _nothing_changed(workspace, out, paths)) is not None:
+        same.seconds = time.perf_counter() - started
+        return same
     guess = None if force else _stale_guess(workspace, out, paths)
     warmed = min(jobs, len(paths) if guess is None else guess)
     pool = _warm_pool(workspace, warmed) if jobs > 1 and warmed else None
     try:
         # Imported after the workers fork, so they start on WeasyPrint without first
         # waiting for pydantic and the renderers (about 0.15 s on a one-issue rebuild).
-        from newsletter.archive.site import feed_contents, write_feed, write_index
         from newsletter.loader import load_workspace
 
         series, issues, diagnostics = load_workspace(workspace)
@@ -255,7 +267,8 @@ def build_site(
     diagnostics = [d for d in diagnostics if d.path not in {i.source.path for i in left_out}]
     manifest = {} if force else _read_manifest(out)
     shared = shared_fingerprint(workspace)
-    wanted = {i.slug: issue_fingerprint(workspace, series, i, shared) for i in issues}
+    images = ImageDigests(workspace)
+    wanted = {i.slug: issue_fingerprint(workspace, series, i, shared, images) for i in issues}
     stale = [i for i in issues if manifest.get(i.slug) != wanted[i.slug] or _missing(out, i.slug)]
     stale_slugs = {i.slug for i in stale}
     # In an archive of hundreds, repeating every old issue's warnings on each build buries
@@ -269,12 +282,19 @@ def build_site(
     rendering = _Rendering(_pool_for(len(stale), jobs, pool, warmed), progress)
     if on_plan:  # after any fork: a progress bar runs a thread
         on_plan(len(stale))
+    # Nothing to render and the same issues as last time: the index and the feed, made
+    # only from what the fingerprints cover, are already right. A no-op rebuild of 500
+    # issues then neither loads the templates nor reads 500 feed entries.
+    same_site = not stale and manifest == wanted and _shared_pages_exist(out)
     try:
         try:
             rendering.start(workspace, series, stale, out)
             _copy_images(workspace, series, issues, out)
-            write_index(workspace, series, issues, out)
-            contents = feed_contents(workspace, series, issues, wanted)
+            if not same_site:
+                from newsletter.archive.site import feed_contents, write_index
+
+                write_index(workspace, series, issues, out)
+                contents = feed_contents(workspace, series, issues, wanted)
         finally:
             failed, notes = rendering.finish()
     except BaseException:
@@ -285,13 +305,20 @@ def build_site(
         with suppress(OSError):  # never hide the interruption behind a write error
             _write_manifest(out, {**unchanged, **done})
         raise
-    write_feed(series, issues, contents, out)
+    if not same_site:
+        from newsletter.archive.site import write_feed
+
+        write_feed(series, issues, contents, out)
     report.diagnostics += notes
     report.built = sorted(stale_slugs - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
         shutil.rmtree(out / slug, ignore_errors=True)
         report.removed.append(slug)
-    _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
+    if not same_site:
+        _write_manifest(out, {s: fp for s, fp in wanted.items() if s not in failed})
+    if not failed:
+        sources = {i.slug: image_sources(series, i) for i in issues}
+        InputRecord.write(out, shared, sources, diagnostics, display_path(workspace.config_path))
     report.seconds = time.perf_counter() - started
     if failed:
         raise BuildError(
@@ -312,14 +339,38 @@ def _missing(out: Path, slug: str) -> bool:
     return not ((out / slug / "index.html").is_file() and issue_pdf_path(out, slug).is_file())
 
 
+def _nothing_changed(workspace: Workspace, out: Path, paths: list[Path]) -> BuildReport | None:
+    """Return the report of a no-op build if no input changed since the last one, else None."""
+    manifest = _read_manifest(out)
+    if not manifest or not _shared_pages_exist(out):
+        return None
+    if any(_missing(out, slug) for slug in manifest):
+        return None
+    found = InputRecord.unchanged(workspace, out, paths, manifest)
+    if found is None:
+        return None
+    settings_warnings, issue_warnings = found
+    report = BuildReport(unchanged=sorted(manifest), diagnostics=settings_warnings)
+    report.unchanged_warnings = issue_warnings  # as a build that renders nothing counts them
+    return report
+
+
+def _shared_pages_exist(out: Path) -> bool:
+    return (out / "index.html").is_file() and (out / "feed.xml").is_file()
+
+
 def _copy_images(workspace: Workspace, series, issues: list[LoadedIssue], out: Path) -> None:
     """Publish workspace images at the same relative path, where email links point.
 
     Each goes through the workspace's resolver again, so a symlink swapped in after
     the check still never publishes a file from outside the workspace.
     """
+    copied: set[str] = set()  # once each: 500 issues may share one logo
     for loaded in issues:
         for src in image_sources(series, loaded):
+            if src in copied:
+                continue
+            copied.add(src)
             try:
                 path = workspace.contained(src)
             except WorkspaceError as exc:

@@ -46,7 +46,7 @@ def build(state: State, output: Path | None, jobs: int | None, force: bool, draf
 
     def planned(count: int) -> None:
         nonlocal bar, task
-        if count >= PROGRESS_FROM and ui.err().is_terminal:
+        if count >= PROGRESS_FROM and ui.stderr_is_terminal():
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
             bar = Progress(

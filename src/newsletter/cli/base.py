@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import gc
+import importlib
 import os
 import sys
 import traceback
@@ -38,8 +39,89 @@ class State:
         return self._workspace
 
 
+# Which module defines each command: running one imports only its module. A command
+# missing here still works (every module loads to find it); tests/cli keep this complete.
+COMMAND_MODULES = {
+    "build": "archive",
+    "check": "drafting",
+    "doctor": "doctor",
+    "init": "drafting",
+    "new": "drafting",
+    "preview": "preview",
+    "render": "render",
+    "schema": "drafting",
+    "send": "send",
+    "serve": "serve",
+    "state": "state",
+    "status": "send",
+    "suppress": "send",
+}
+MODULES = sorted(set(COMMAND_MODULES.values()))
+
+
+def load_commands(*modules: str) -> None:
+    """Import command modules (all by default); each registers its commands on import."""
+    for module in modules or MODULES:
+        importlib.import_module(f"newsletter.cli.{module}")
+
+
+class _Commands(dict):
+    """The group's commands, every module loaded before the whole table is read."""
+
+    def _full(self) -> None:
+        load_commands()
+
+    def __iter__(self):
+        self._full()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._full()
+        return super().__len__()
+
+    def __contains__(self, name: object) -> bool:
+        self._full()
+        return super().__contains__(name)
+
+    def __getitem__(self, name: str):
+        if not super().__contains__(name):
+            self._full()
+        return super().__getitem__(name)
+
+    def get(self, name, default=None):
+        if not super().__contains__(name):
+            self._full()
+        return super().get(name, default)
+
+    def keys(self):
+        self._full()
+        return super().keys()
+
+    def values(self):
+        self._full()
+        return super().values()
+
+    def items(self):
+        self._full()
+        return super().items()
+
+
 class NewsletterGroup(click.Group):
-    """A click group that reports library errors as messages and exit codes, never tracebacks."""
+    """A click group that reports library errors as messages and exit codes, never tracebacks.
+
+    Commands load on use: `newsletter check` imports neither the renderers' nor the
+    sender's command modules.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commands = _Commands(self.commands)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module and not dict.__contains__(self.commands, cmd_name):
+            load_commands(module)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         try:

@@ -26,10 +26,15 @@ def check(state: State, files: tuple[Path, ...], strict: bool, links: bool) -> N
     Every problem is printed as FILE:LINE:COL: error|warning: FIELD: MESSAGE.
     Exits 1 when there are errors (or warnings, with --strict).
     """
-    from newsletter.loader import load_workspace
+    from newsletter.cache import cached_check
 
     workspace = state.workspace()
-    series, issues, diagnostics = load_workspace(workspace, list(files) or None)
+    # Nothing changed since every file was last loaded: their diagnostics, no models.
+    diagnostics = None if files or links else cached_check(workspace)
+    if diagnostics is None:
+        from newsletter.loader import load_workspace
+
+        series, issues, diagnostics = load_workspace(workspace, list(files) or None)
     if links:
         from newsletter.linkcheck import check_links, collect_links
 

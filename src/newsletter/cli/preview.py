@@ -67,6 +67,11 @@ def preview(state: State, issue: str | None, port: int, host: str, open_browser:
 
         webbrowser.open(url)
     signal.signal(signal.SIGTERM, _interrupt)
+    # The PDF tab prints in this process: WeasyPrint made ready now answers it within a
+    # second of a save instead of after a half-second import and font set-up.
+    from newsletter.render.pdf import language_guess, start_warm_up
+
+    start_warm_up(language_guess(workspace))
     try:
         live.serve_forever()
     except KeyboardInterrupt:

@@ -51,6 +51,10 @@ def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats:
     from newsletter.render.output import render_issue
 
     workspace = state.workspace()
+    if "pdf" in formats:  # WeasyPrint's half second overlaps the loading (see pdf.py)
+        from newsletter.render.pdf import language_guess, start_warm_up
+
+        start_warm_up(language_guess(workspace))
     paths = [workspace.issue_path(name) for name in issues] or None
     series, loaded, diagnostics = load_workspace(workspace, paths)
     if series is None or any(d.is_error for d in diagnostics):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import RenderError
 from newsletter.render import colors
+from newsletter.render.captions import caption_line
 from newsletter.render.message import token
 from newsletter.render.prose import to_html
 from newsletter.render.templates import render_template
@@ -54,6 +55,7 @@ def _image(image: Image | None, urls: Urls) -> dict[str, Any] | None:
         "alt": image.alt,
         "credit": image.credit,
         "caption": image.caption,
+        "caption_line": caption_line(image.caption, image.credit),
     }
 
 

@@ -9,7 +9,6 @@ the image into the workspace (images/) to include it.
 
 from __future__ import annotations
 
-import ctypes.util
 import logging
 import os
 import re
@@ -17,7 +16,8 @@ import shutil
 import struct
 import subprocess
 import sys
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,8 +86,47 @@ def _weasyprint_warnings() -> Iterator[_Collect]:
         logger.propagate = propagate
 
 
+_warming: threading.Thread | None = None
+
+
+def start_warm_up(lang: str = "en") -> None:
+    """Start readying WeasyPrint (import, dictionary, fonts) in a thread, once per process.
+
+    `render --format pdf` calls this before loading the issue: the libraries' loading and
+    Pango's font set-up run in C, mostly outside the GIL, so they overlap the loading and
+    the print HTML instead of following them. The preview calls it at start, so its PDF
+    tab answers within a second of a save.
+    """
+    global _warming
+    if _warming is None and "weasyprint" not in sys.modules:
+        _warming = threading.Thread(
+            target=_warm_quietly, args=(lang,), name="weasyprint-warm-up", daemon=True
+        )
+        _warming.start()
+
+
+def language_guess(workspace: Workspace) -> str:
+    """Return the series language read with a regex, for warming up before the settings load.
+
+    Picks the hyphenation dictionary to load early; a wrong guess costs only speed.
+    """
+    try:
+        text = workspace.config_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "en"
+    found = re.search(r"(?m)^language:\s*[\"']?([A-Za-z-]+)", text)
+    return found.group(1) if found else "en"
+
+
+def _warm_quietly(lang: str) -> None:
+    with suppress(Exception):  # the first real PDF reports what went wrong, in its place
+        warm_up(lang, fonts=True)
+
+
 def import_weasyprint():
     """Return the weasyprint module, importing it once; RenderError if it cannot load."""
+    if _warming is not None and _warming is not threading.current_thread():
+        _warming.join()  # never hand out a module another thread is still importing
     if (loaded := sys.modules.get("weasyprint")) is not None:
         return loaded
     try:
@@ -135,6 +174,8 @@ def _libraries_from_ldconfig() -> Iterator[None]:
         found = re.search(rf"\s+(lib{re.escape(name)}\.[^\s]+)\s+\({abi}", listing)
         return found.group(1) if found else None
 
+    import ctypes.util  # here: a build that prints nothing still asks where PDFs go
+
     original, ctypes.util.find_library = ctypes.util.find_library, find_library
     try:
         yield
@@ -151,18 +192,21 @@ def _ldconfig_listing() -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def warm_up(lang: str = "en") -> None:
+def warm_up(lang: str = "en", *, fonts: bool = False) -> None:
     """Import WeasyPrint and load the hyphenation dictionary of lang, ahead of a first PDF.
 
     Only what is certain to be needed and costly: the dictionary is 0.07 s of parsing,
-    cached by pyphen for WeasyPrint. Printing a sample page also warmed fonts and cffi
-    types, but took longer than a build worker usually waits for its first issue.
+    cached by pyphen for WeasyPrint. With fonts, also lay out a line of text, which loads
+    Pango's font configuration (0.25 s); build workers skip it, as it took longer than a
+    worker usually waits for its first issue.
     """
-    import_weasyprint()
+    weasyprint = import_weasyprint()
     import pyphen
 
     if found := pyphen.language_fallback(lang):
         pyphen.Pyphen(lang=found)
+    if fonts:
+        weasyprint.HTML(string=f'<p lang="{lang}" style="hyphens: auto">Warm up</p>').render()
 
 
 @dataclass(frozen=True)

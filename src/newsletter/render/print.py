@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup, escape
 
 from newsletter import markup
+from newsletter.render.captions import SEPARATOR, credit_text, split_credit
 from newsletter.render.email import long_date
 from newsletter.render.templates import environment, render_template
 from newsletter.render.urls import Urls
@@ -72,6 +73,11 @@ class Figure:
     alt: str
     caption: str = ""
     credit: str = ""
+
+    @property
+    def credit_text(self) -> str:
+        """Return the credit as printed everywhere ('Image: Owner')."""
+        return credit_text(self.credit)
 
 
 @dataclass
@@ -174,15 +180,6 @@ class _Renderer:
         return Figure(asset(str(image.attrs["src"]), self.asset_base), alt, caption, credit)
 
 
-def split_credit(caption: str) -> tuple[str, str]:
-    """Split a trailing '(©Owner)' off a Markdown image title into caption and credit."""
-    text = caption.strip()
-    if text.endswith(")") and "(©" in text:
-        head, _, tail = text.rpartition("(©")
-        return head.strip(), "©" + tail[:-1].strip()
-    return text, ""
-
-
 def asset(src: str, base: str) -> str:
     """Return the address of an image: http(s) as is, workspace paths under base."""
     return Urls(base or None).asset(src)
@@ -252,6 +249,7 @@ def print_context(series: Series, loaded: LoadedIssue, asset_base: str = "") -> 
         "colophon": colophon,
         "keywords": keywords(series, loaded),
         "logo": asset(series.brand.logo, asset_base) if series.brand.logo else None,
+        "caption_separator": SEPARATOR,
     }
 
 

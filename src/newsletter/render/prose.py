@@ -12,6 +12,7 @@ from collections.abc import Callable
 from markupsafe import Markup
 
 from newsletter import markup
+from newsletter.render.captions import title_caption
 
 ImageUrl = Callable[[str], str]
 
@@ -39,7 +40,7 @@ def _images(tokens, image_url: ImageUrl, width: int | None) -> None:
             if width:
                 child.attrSet("width", str(width))
             child.attrSet("class", "figure")
-            caption = str(child.attrs.pop("title", "") or "")
+            caption = title_caption(str(child.attrs.pop("title", "") or ""))
             if caption:
                 caption_token = Token("html_inline", "", 0)
                 caption_token.content = (

@@ -10,6 +10,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 from newsletter import markup
+from newsletter.render.captions import caption_line, title_caption
 from newsletter.render.email import long_date
 from newsletter.render.message import token
 from newsletter.render.urls import Urls
@@ -77,7 +78,7 @@ def inline_text(tokens: list[Token] | None, refs: References) -> str:
                 out.append(_GLUE + refs.mark(href))
         elif tok.type == "image":
             alt = "".join(c.content for c in tok.children or [])
-            caption = str(tok.attrs.get("title") or "")
+            caption = title_caption(str(tok.attrs.get("title") or ""))
             out.append(f"[Image: {alt}]" + (f"\n{caption}" if caption else ""))
     return "".join(out)
 
@@ -164,11 +165,7 @@ def _image(image: Image | None) -> list[str]:
     """Describe an image by its alt text, caption and credit (text readers see no images)."""
     if image is None:
         return []
-    lines = [
-        f"[Image: {image.alt}]",
-        image.caption or "",
-        f"Image: {image.credit}" if image.credit else "",
-    ]
+    lines = [f"[Image: {image.alt}]", caption_line(image.caption, image.credit)]
     return ["\n".join(wrap(line) for line in lines if line)]
 
 
@@ -185,15 +182,21 @@ def _masthead(series: Series, loaded: LoadedIssue, urls: Urls) -> list[str]:
     return out
 
 
-def _digest(loaded: LoadedIssue, refs: References) -> list[str]:
-    items = loaded.issue.items
-    if not items:
+def _contents(loaded: LoadedIssue) -> list[str]:
+    """List every headline (numbered, as below) and every article title."""
+    items, articles = loaded.issue.items, loaded.issue.articles
+    if not items and not articles:
         return []
     count = len(items)
-    out = [
-        "IN THIS ISSUE\n\n"
-        + "\n".join(_numbered(n, item.headline, count) for n, item in enumerate(items, 1))
-    ]
+    lines = [_numbered(n, item.headline, count) for n, item in enumerate(items, 1)]
+    lines += [wrap(article.title, "  ", "- ") for article in articles]
+    return ["IN THIS ISSUE\n\n" + "\n".join(lines)]
+
+
+def _digest(loaded: LoadedIssue, refs: References) -> list[str]:
+    items = loaded.issue.items
+    count = len(items)
+    out: list[str] = []
     for n, item in enumerate(items, 1):
         out.append(RULE)
         out.append(_numbered(n, item.headline.upper(), count))
@@ -258,6 +261,7 @@ def render_text(series: Series, loaded: LoadedIssue, urls: Urls | None = None) -
     refs = References()
     parts = _masthead(series, loaded, urls)
     parts += _image(loaded.issue.image)
+    parts += _contents(loaded)
     parts += _digest(loaded, refs)
     parts += _articles(loaded, refs)
     footer = _footer(series, loaded, urls, refs)

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from newsletter.errors import SendError
 from newsletter.merge import lookup
+from newsletter.render.headers import clean
 from newsletter.send.providers.base import (
     BATCH_KEY,
     ISSUE_KEY,
@@ -55,7 +56,7 @@ def _var(field: str, variant: str = "") -> str:
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    return clean(value)  # as every header value: no line breaks, no control characters
 
 
 class MailgunProvider(HttpProvider):
@@ -103,7 +104,7 @@ class MailgunProvider(HttpProvider):
             variables[recipient.email] = mine
         fields: list[tuple[str, str]] = [
             ("from", mailbox(message.from_name, message.from_email)),
-            *(("to", mailbox(r.name, r.email)) for r in batch.recipients),
+            *(("to", mailbox(_one_line(r.name), r.email)) for r in batch.recipients),
             ("subject", retoken(message.subject, lambda f: _var(f, "line"))),
             ("text", retoken(message.text, _var)),
             ("html", retoken(message.html, lambda f: _var(f, "html"))),
