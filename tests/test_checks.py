@@ -43,7 +43,8 @@ def test_issue_reports_schema_unknown_keys_and_missing_images_together(space):
     assert found(space) == [
         "issues/vol-1-1.yaml:1:1: error: number: field required",
         "issues/vol-1-1.yaml:4:1: error: colour: unknown field 'colour'; expected one of: "
-        "volume, number, date, draft, title, subject, preheader, image, items, articles",
+        "volume, number, date, draft, send_at, title, subject, preheader, image, items, "
+        "articles",
         "issues/vol-1-1.yaml:5:14: error: image.src: image file 'images/none.jpg' not found "
         "in the workspace",
         "issues/vol-1-1.yaml:7:5: error: items[0].summary: field required",

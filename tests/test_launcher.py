@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
 from tests.helpers.workspace import make_workspace
 
 # Runs the CLI as `newsletter ARGS` with one top-level module made unimportable, as if its
@@ -40,6 +39,8 @@ HIDING_LAUNCHER = textwrap.dedent(
 def run_without(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """Run the CLI with `module` missing; return the finished process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSLETTER_")}
+    # Coloured output even into this pipe: the printer then needs rich, as on a terminal.
+    env["FORCE_COLOR"] = "1"
     return subprocess.run(
         [sys.executable, "-c", HIDING_LAUNCHER, module, *args],
         cwd=cwd,
@@ -71,8 +72,9 @@ def assert_one_line_naming(result: subprocess.CompletedProcess[str], package: st
         ("markdown_it", "markdown-it-py"),
     ],
 )
-def test_check_without_a_required_package(module, package):
-    assert_one_line_naming(run_without(module, "check", cwd=REPO), package)
+def test_check_without_a_required_package(tmp_path, module, package):
+    root = make_workspace(tmp_path / "ws")  # fresh: nothing cached, every file is read
+    assert_one_line_naming(run_without(module, "check", cwd=root), package)
 
 
 def test_missing_error_printer_while_reporting_problems(tmp_path):

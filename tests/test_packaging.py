@@ -113,13 +113,15 @@ def test_wheel_install_gives_a_working_tool(tmp_path):
         assert (tmp_path / "ws/templates" / template.relative_to(templates)).is_file()
     # Then break it as a half-finished install would: one line naming the package, exit 2.
     subprocess.run(
-        [*UV, "pip", "uninstall", "-q", "--python", str(python), "rich"],
+        [*UV, "pip", "uninstall", "-q", "--python", str(python), "pyyaml"],
         check=True,
         capture_output=True,
     )
+    for issue in (tmp_path / "ws" / "issues").glob("*.yaml"):  # past check's cache
+        issue.write_text(issue.read_text("utf-8") + "# edited\n", encoding="utf-8")
     broken = subprocess.run(
         [str(tool), "check"], cwd=tmp_path / "ws", capture_output=True, text=True, check=False
     )
     assert broken.returncode == 2 and "Traceback" not in broken.stderr
-    assert broken.stderr.count("\n") == 1 and "'rich'" in broken.stderr
+    assert broken.stderr.count("\n") == 1 and "'PyYAML'" in broken.stderr
     assert "pip install newsletter" in broken.stderr

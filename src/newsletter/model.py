@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictInt,
@@ -56,6 +57,24 @@ def _base_url(value: str) -> str:
             "page and image addresses are appended to it"
         )
     return value
+
+
+SEND_AT_FORM = "a date and time with its UTC offset, e.g. 2026-12-01T09:00:00-05:00"
+
+
+def parse_send_at(value: Any) -> dt.datetime:
+    """Return a send time as an aware datetime; refuse one without its UTC offset."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            moment = None
+    # YAML reads an unquoted 2026-12-01T09:00:00-05:00 as a datetime, 2026-12-01 as a date.
+    if not isinstance(moment, dt.datetime) or moment.utcoffset() is None:
+        shown = value.isoformat() if isinstance(value, dt.date) else str(value)
+        raise ValueError(f"expected {SEND_AT_FORM}; got {shown!r}")
+    return moment
 
 
 def _single_line(value: str) -> str:
@@ -137,6 +156,11 @@ class Issue(Strict):
         False,
         description="true while the issue is unfinished: `send` refuses it (except --test) "
         "and `build` leaves it out unless --drafts.",
+    )
+    send_at: Annotated[dt.datetime, BeforeValidator(parse_send_at)] | None = Field(
+        None,
+        description="When `newsletter send --due` sends it: ISO 8601 with the UTC offset.",
+        examples=["2026-12-01T09:00:00-05:00"],
     )
     title: Line | None = Field(
         None, description="Defaults to '<series name> Vol <volume>.<number>'."

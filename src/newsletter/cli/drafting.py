@@ -102,16 +102,47 @@ def new(state: State, date, volume: int | None) -> None:
 
 
 @cli.command(short_help="Create a workspace: settings, sample issue, templates.")
-@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-def init(directory: Path) -> None:
-    """Create a workspace in DIRECTORY: newsletter.yaml, a sample issue, templates, schemas."""
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), required=False)
+@click.option(
+    "--ci",
+    type=click.Choice(["github"]),
+    help="Also write a CI workflow (github: .github/workflows/newsletter.yml at the top of the "
+    "repository); without DIRECTORY, for the current workspace.",
+)
+@pass_state
+def init(state: State, directory: Path | None, ci: str | None) -> None:
+    """Create a workspace in DIRECTORY: newsletter.yaml, a sample issue, templates, schemas.
+
+    With --ci github (and no DIRECTORY) write only the CI workflow of the current workspace.
+    """
     from newsletter.scaffold import init_workspace
 
+    if directory is None:
+        if ci is None:
+            raise click.UsageError("name the DIRECTORY to create (or give --ci github)")
+        _write_ci(state.workspace().root)
+        return
     for path in init_workspace(directory):
         ui.echo(str(path))
+    if ci is not None:
+        _write_ci(directory)
     go = f"  cd {shlex.quote(str(directory))}\n" if directory.resolve() != Path.cwd() else ""
     ui.show_note(
         "next:\n" + go + "  newsletter check      # every problem, at its line\n"
         "  newsletter preview    # see vol-1-1 in the browser, live as you edit\n"
         "  newsletter new        # start the next issue (a draft)"
     )
+
+
+def _write_ci(root: Path) -> None:
+    """Write the GitHub Actions workflow for the workspace at root and say what it needs."""
+    from newsletter.ci import CREDENTIALS, write_github_workflow
+    from newsletter.loader import load_series
+    from newsletter.workspace import Workspace
+
+    series, _source = load_series(Workspace(root.resolve()))
+    provider = series.delivery.provider if series is not None else "outbox"
+    path = write_github_workflow(root, provider)
+    ui.echo(str(path))
+    secrets = ["NEWSLETTER_DATABASE_URL", "NEWSLETTER_UNSUBSCRIBE_SECRET", *CREDENTIALS[provider]]
+    ui.show_note(f"add these repository secrets for the send job: {', '.join(secrets)}")

@@ -24,10 +24,10 @@ def load_message(workspace, series, loaded):
 
 
 @cli.command(
-    short_help="Send an issue to a subscriber list (or --test).",
+    short_help="Send an issue (or each due one) to a list, or --test.",
     options_metavar="(--list FILE | --test ADDR) [OPTIONS]",
 )
-@click.argument("issue")
+@click.argument("issue", required=False, metavar="ISSUE")  # or --due
 @click.option(
     "--list",
     "list_path",
@@ -81,10 +81,22 @@ def load_message(workspace, series, loaded):
     is_flag=True,
     help="Do not check first that the unsubscribe URL answers a one-click POST with 2xx.",
 )
+@click.option(
+    "--due",
+    is_flag=True,
+    help="Instead of ISSUE: send every issue whose send_at has passed and whose send is not "
+    "complete, oldest first (drafts never); nothing due: exit 0. Safe to run from cron.",
+)
+@click.option(
+    "--allow-dirty",
+    is_flag=True,
+    help="Send even though the issue, newsletter.yaml or a template differs from the git "
+    "commit (recorded with the send).",
+)
 @pass_state
 def send(
     state: State,
-    issue: str,
+    issue: str | None,
     list_path: Path | None,
     provider: str | None,
     dry_run: bool,
@@ -97,8 +109,11 @@ def send(
     rebuild: bool,
     no_sync: bool,
     no_probe: bool,
+    due: bool,
+    allow_dirty: bool,
 ) -> None:
-    """Send ISSUE to every subscriber on --list, resumably and never twice.
+    """Send ISSUE (or with --due every due issue) to every subscriber on --list, resumably
+    and never twice.
 
     Each recipient's state is kept in the state store (.newsletter/send.db unless a state
     URL says otherwise): running the same command again after a crash, Ctrl-C or kill
@@ -107,10 +122,18 @@ def send(
     suppressed), 1 when some failed or are unknown, 130 when stopped by Ctrl-C.
     """
     from newsletter.loader import require_issue
+    from newsletter.send import provenance
     from newsletter.send.engine import Options
     from newsletter.send.job import SendJob, make_provider, send_test
     from newsletter.send.readiness import refuse_unfilled, refuse_unready
 
+    if due:
+        from newsletter.cli.schedule import send_due
+
+        send_due(click.get_current_context(), state, issue, tests)
+        return
+    if issue is None:
+        raise click.UsageError("name the ISSUE to send (or give --due)")
     if not tests and list_path is None:
         raise click.UsageError("give the subscriber list with --list FILE (or --test ADDR)")
     if list_path is not None and not tests and not list_path.is_file():
@@ -120,6 +143,9 @@ def send(
     warnings = [d for d in diagnostics if not d.is_error]
     if not tests:
         refuse_unready(loaded, warnings, strict=strict)
+        where = provenance.inspect(workspace, loaded.path)
+        if not dry_run:
+            provenance.refuse_dirty(where, allow_dirty)
     message = load_message(workspace, series, loaded)
     if not tests:
         refuse_unfilled(message, series, list_path)
@@ -163,6 +189,8 @@ def send(
             if not sys.stdin.isatty():
                 raise click.UsageError("not a terminal: confirm with --yes to send")
             click.confirm(f"Send to {ui.plural(total, 'recipient')}?", abort=True, err=True)
+        if total and not dry_run:
+            provenance.record(job.store, message.slug, where, allow_dirty, chosen.name)
         with _Progress(total) as bar:
             report = job.run(bar.update)
         left = job.ledger.counts()
@@ -332,11 +360,11 @@ def format_option(json_help: str):
     )
 
 
-@cli.command(short_help="Show how far the sending of an issue got.")
-@click.argument("issue")
+@cli.command(short_help="Show how far an issue's send got, or the schedule.")
+@click.argument("issue", required=False)
 @format_option(
     'json: {"issue": slug, "recorded": true, "counts": {"pending": n, "sent": n, ...}, '
-    '"unknown_batches": {...}, "reconciled": n}.'
+    '"unknown_batches": {...}, "reconciled": n, "sends": [...]}.'
 )
 @click.option(
     "--state",
@@ -354,15 +382,30 @@ def format_option(json_help: str):
 @click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @pass_state
 def status(
-    state: State, issue: str, fmt: str, only: str | None, reconcile: bool, provider: str | None
+    state: State,
+    issue: str | None,
+    fmt: str,
+    only: str | None,
+    reconcile: bool,
+    provider: str | None,
 ) -> None:
-    """Show how far the sending of ISSUE got: recipients per state, from the ledger.
+    """Show how far the sending of ISSUE got: recipients per state, from the ledger, and the
+    git commit each send used. Without ISSUE: the scheduled issues (send_at), their times
+    and whether each is a draft, scheduled, due or sent.
 
     Exit 0; with --reconcile, 1 while any recipient is still unknown or failed.
     """
     from newsletter.send.ledger import Ledger, SendLock
+    from newsletter.send.provenance import history
     from newsletter.state import open_store
 
+    if issue is None:
+        if only:
+            raise click.UsageError("--state needs an ISSUE")
+        from newsletter.cli.schedule import show_schedule
+
+        show_schedule(state, fmt)
+        return
     workspace = state.workspace()
     slug = Path(workspace.issue_path(issue)).stem
     store = open_store(workspace)
@@ -379,7 +422,7 @@ def status(
             for address in ledger.addresses(only):
                 ui.echo(address)
             return
-        _print_status(ledger, slug, fmt, running, result)
+        _print_status(ledger, slug, fmt, running, result, history(store, slug))
         counts = ledger.counts()
     finally:
         lock.release()
@@ -442,7 +485,7 @@ def _unknown_batches(ledger) -> dict:
     return data
 
 
-def _print_status(ledger, slug: str, fmt: str, running: bool, result) -> None:
+def _print_status(ledger, slug: str, fmt: str, running: bool, result, sends) -> None:
     counts = ledger.counts()
     recorded = ledger.has_records()
     inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
@@ -459,6 +502,7 @@ def _print_status(ledger, slug: str, fmt: str, running: bool, result) -> None:
                 "waiting": result.waiting,
                 "cannot": result.left,
             }
+        data["sends"] = [r.as_json() for r in sends]
         if running:
             data["inflight"] = inflight
         ui.echo(json.dumps(data))
@@ -474,6 +518,8 @@ def _print_status(ledger, slug: str, fmt: str, running: bool, result) -> None:
         ui.echo(f"  {'inflight':<{width}}  {inflight}")
     for reason, count in ledger.reasons("failed"):
         ui.echo(f"  failed x{count}: {reason}")
+    for record in sends:
+        ui.echo(f"  sent from: {record.describe()}")
     if batches["total"]:
         ui.echo(
             f"  unknown batches: {batches['reconcilable']} can be reconciled "

@@ -9,7 +9,7 @@ import click
 from newsletter.cli.base import State, cli, pass_state
 
 
-@cli.group("state")
+@cli.group("state", short_help="Manage where the ledger and the suppression list live.")
 def state_group() -> None:
     """Manage where the ledger and the suppression list live (see the state URL)."""
 

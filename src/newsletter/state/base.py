@@ -145,6 +145,15 @@ class Store(ABC):
     def set_sync_cursor(self, provider: str, reached: float, now: float) -> None:
         """Remember (committed) how far the suppression sync of provider got."""
 
+    # -- provenance -----------------------------------------------------------------
+    @abstractmethod
+    def record_send(self, issue: str, row: tuple) -> None:
+        """Add (started, git_commit, dirty, allowed, provider) of a send, committed."""
+
+    @abstractmethod
+    def sends(self, issue: str) -> list[tuple]:
+        """Return (started, git_commit, dirty, allowed, provider) of the issue's sends, in order."""
+
     # -- copying (state migrate) ----------------------------------------------------
     @abstractmethod
     def issues(self) -> list[str]:

@@ -49,6 +49,19 @@ SQLITE: dict[int, tuple[str, ...]] = {
             updated  REAL NOT NULL
         ) WITHOUT ROWID""",
     ),
+    # Provenance: one row per send of an issue, with the git commit it was sent from
+    # (NULL: the workspace is not in git) and the sent files that differed from it.
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    REAL NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,   -- workspace-relative paths, one a line
+            allowed    INTEGER NOT NULL, -- 1: sent with --allow-dirty
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
+        ) WITHOUT ROWID""",
+    ),
 }
 
 POSTGRESQL: dict[int, tuple[str, ...]] = {
@@ -83,6 +96,17 @@ POSTGRESQL: dict[int, tuple[str, ...]] = {
             updated  DOUBLE PRECISION NOT NULL
         )""",
     ),
+    3: (
+        """CREATE TABLE IF NOT EXISTS sends (
+            issue      TEXT NOT NULL,
+            started    DOUBLE PRECISION NOT NULL,
+            git_commit TEXT,
+            dirty      TEXT NOT NULL,
+            allowed    INTEGER NOT NULL,  -- as in SQLite, so `state migrate` copies it as is
+            provider   TEXT NOT NULL,
+            PRIMARY KEY (issue, started)
+        )""",
+    ),
 }
 
 BY_STORE = {"sqlite": SQLITE, "postgresql": POSTGRESQL}
@@ -93,6 +117,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "recipients": ("issue", "key"),
     "suppression": ("key",),
     "sync_cursor": ("provider",),
+    "sends": ("issue", "started"),
 }
 
 

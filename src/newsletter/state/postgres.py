@@ -261,6 +261,21 @@ class PostgresStore(Store):
             (provider, reached, now),
         )
 
+    # -- provenance -----------------------------------------------------------------
+    def record_send(self, issue: str, row: tuple) -> None:
+        self._run(
+            "INSERT INTO sends (issue, started, git_commit, dirty, allowed, provider)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (issue, *row[:3], int(row[3]), row[4]),
+        )
+
+    def sends(self, issue: str) -> list[tuple]:
+        return self._run(
+            "SELECT started, git_commit, dirty, allowed, provider FROM sends"
+            " WHERE issue = %s ORDER BY started",
+            (issue,),
+        ).fetchall()
+
     # -- copying (state migrate) ----------------------------------------------------
     def issues(self) -> list[str]:
         return [i for (i,) in self._run("SELECT DISTINCT issue FROM recipients ORDER BY 1")]

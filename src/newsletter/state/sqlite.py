@@ -249,6 +249,21 @@ class SqliteStore(Store):
             (provider, reached, now),
         )
 
+    # -- provenance -----------------------------------------------------------------
+    def record_send(self, issue: str, row: tuple) -> None:
+        self.db.execute(
+            "INSERT INTO sends (issue, started, git_commit, dirty, allowed, provider)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (issue, *row),
+        )
+
+    def sends(self, issue: str) -> list[tuple]:
+        return self.db.execute(
+            "SELECT started, git_commit, dirty, allowed, provider FROM sends"
+            " WHERE issue = ? ORDER BY started",
+            (issue,),
+        ).fetchall()
+
     # -- copying (state migrate) ----------------------------------------------------
     def issues(self) -> list[str]:
         return [i for (i,) in self.db.execute("SELECT DISTINCT issue FROM recipients ORDER BY 1")]
