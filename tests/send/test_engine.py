@@ -74,6 +74,7 @@ class Scripted:
         self.answers = list(answers)  # per call: "ok", an exception, or a callable
         self.concurrency = concurrency
         self.calls: list[list[str]] = []
+        self.ids: list[str] = []
         self.opened = False
 
     def open(self) -> None:
@@ -87,6 +88,7 @@ class Scripted:
 
     def deliver(self, batch: Batch, payload: bytes) -> Reply:
         self.calls.append([r.key for r in batch.recipients])
+        self.ids.append(batch.id)
         answer = self.answers.pop(0) if self.answers else "ok"
         if callable(answer) and not isinstance(answer, type):
             answer = answer(batch)
@@ -137,6 +139,7 @@ def test_a_clean_run_reports_what_it_did(ledger):
     assert (report.sent, report.failed, report.unknown) == (5, 0, 0)
     assert (report.requests, report.batches, report.bytes, report.retries) == (3, 3, 50, 0)
     assert sorted(seen) == [1, 2, 2] and report.error is None and not report.stopped
+    assert 0 <= report.elapsed < 60
     assert ledger.counts()["sent"] == 5
     assert list(ledger.addresses("sent")) == [f"u{n}@example.org" for n in range(2, 7)]
 
@@ -144,11 +147,11 @@ def test_a_clean_run_reports_what_it_did(ledger):
 def test_a_dry_run_builds_every_batch_and_sends_nothing(ledger):
     provider = Scripted()
     seen = []
-    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append(n))
+    engine = Engine(provider, ledger, Options(rate=None), lambda n, r: seen.append((n, r.bytes)))
     report = engine.dry_run(people(ledger, 5))
     assert provider.calls == [] and ledger.counts()["pending"] == 5
     assert (report.requests, report.batches, report.bytes, report.sent) == (3, 3, 50, 0)
-    assert seen == [2, 2, 1] and report.elapsed >= 0
+    assert seen == [(2, 20), (2, 40), (1, 50)] and 0 <= report.elapsed < 60
 
 
 def test_refused_recipients_fail_with_their_reasons_counted(ledger):
@@ -330,12 +333,73 @@ def test_a_second_ctrl_c_abandons_the_batches_in_flight_as_unknown(ledger):
         raise KeyboardInterrupt  # the second Ctrl-C, as the first answer is recorded
 
     engine = Engine(provider, ledger, Options(rate=None), progress)
+    before = set(threading.enumerate())
     try:
         with pytest.raises(KeyboardInterrupt):
             engine.run(people(ledger, 6))
+        # The calls still out must not keep the process alive after the user gave up.
+        busy = [t for t in threading.enumerate() if t not in before]
+        assert busy and all(t.daemon for t in busy)
     finally:
         release.set()
     counts = ledger.counts()
     assert counts["sent"] == 2 and counts["unknown"] == 4 and counts["pending"] == 0
     assert engine.report.stopped and engine.report.unknown == 4
     assert ledger.reasons("unknown") == [("abandoned in flight by a second Ctrl-C", 4)]
+    # Each abandoned batch is known by its id and provider (to resend it as it was).
+    assert ledger.unknown_batches() == {provider.ids[1]: 2, provider.ids[2]: 2}
+    names = ledger.store.db.execute("SELECT DISTINCT provider FROM recipients").fetchall()
+    assert names == [("scripted",)]
+
+
+def test_a_recipient_the_answer_leaves_out_is_unknown(ledger):
+    def forgetful(batch):  # the provider took the batch; its answer names only the first
+        first = batch.recipients[0]
+        return Reply([Outcome(first.key, True, "id-1")])
+
+    report = run(ledger, Scripted(forgetful), count=2)
+    assert (report.sent, report.unknown, report.failed) == (1, 1, 0)
+    assert ledger.reasons("unknown") == [("the provider's answer did not mention it", 1)]
+    assert ledger.counts()["pending"] == 0
+
+
+def test_a_batch_is_marked_in_flight_only_when_a_worker_is_free(ledger):
+    answered = []
+
+    def slow(batch):
+        time.sleep(0.2)  # the next batch must wait for this one, not be marked meanwhile
+
+    class Counting(Scripted):
+        def deliver(self, batch, payload):
+            reply = super().deliver(batch, payload)
+            answered.append(batch.id)
+            return reply
+
+    marked = []
+    real = ledger.mark_inflight
+    ledger.mark_inflight = lambda keys, batch, name: (
+        marked.append(len(answered)),
+        real(keys, batch, name),
+    )
+    run(ledger, Counting("ok", slow, "ok", "ok"), count=8)
+    assert marked == [0, 1, 2, 3]  # one worker: each batch waits for the one before
+
+
+def test_no_more_batches_are_in_flight_than_workers(ledger):
+    answered = []
+
+    class Slow(Scripted):
+        def deliver(self, batch, payload):
+            time.sleep(0.1)
+            reply = super().deliver(batch, payload)
+            answered.append(batch.id)
+            return reply
+
+    marked = []
+    real = ledger.mark_inflight
+    ledger.mark_inflight = lambda keys, batch, name: (
+        marked.append(len(answered)),
+        real(keys, batch, name),
+    )
+    run(ledger, Slow(concurrency=2), count=8)
+    assert marked[:2] == [0, 0] and all(m >= n - 1 for n, m in enumerate(marked))

@@ -266,3 +266,221 @@ def test_a_crash_inside_the_call_leaves_its_batch_in_flight_never_pending(
     finally:
         store.close()
     assert postmark.received == {}
+
+
+# -- the job: the message, the provider, the ledger and the list put together -------------
+NOWHERE = {"provider": "postmark", "api_base": "http://127.0.0.1:9"}  # never called
+
+
+def test_the_list_id_is_the_series_name_made_plain(sender):
+    from newsletter.send.job import list_id
+
+    assert list_id(sender.series()) == "test-digest"
+    assert list_id(sender.series().model_copy(update={"name": " !! "})) == "newsletter"
+
+
+def test_the_command_line_overrides_the_configured_provider_and_rate(sender):
+    from newsletter.send.job import make_provider
+
+    series = sender.series(provider="postmark", rate=5)
+    provider = make_provider(sender.workspace, series, sample_message(), name="outbox", rate=2.5)
+    assert provider.name == "outbox" and provider.rate == 2.5
+    assert provider.folder == sender.root / "outbox" / "vol-1-1"
+    kept = make_provider(sender.workspace, series, sample_message())
+    assert kept.name == "postmark" and kept.rate == 5
+
+
+def test_a_dry_run_needs_no_credentials(sender, monkeypatch):
+    from newsletter.send.job import make_provider
+
+    monkeypatch.delenv("POSTMARK_SERVER_TOKEN")
+    series = sender.series(**NOWHERE)
+    assert make_provider(sender.workspace, series, sample_message(), dry_run=True).name
+    with pytest.raises(SendError, match="set the environment variable POSTMARK_SERVER_TOKEN"):
+        make_provider(sender.workspace, series, sample_message())
+
+
+def test_each_recipient_gets_the_fallbacks_and_a_link_of_their_own(sender):
+    from newsletter.model import Series
+    from newsletter.send.job import make_provider, personalizer
+    from newsletter.send.subscribers import Row
+
+    settings = sender.series().model_dump(by_alias=True, exclude_none=True)
+    series = Series.model_validate({**settings, "merge_fields": {"first_name": "reader"}})
+    provider = make_provider(sender.workspace, series, sample_message())
+    values = personalizer(series, sample_message(), provider)
+    ann = values(Row(2, "ann@example.org", {"first_name": ""}), "ann@example.org").values
+    bob = values(Row(3, "bob@example.org", {"first_name": "Bob"}), "bob@example.org").values
+    assert ann["first_name"] == "reader" and bob["first_name"] == "Bob"
+    assert ann["unsubscribe_url"].startswith("https://digest.example.org/")
+    assert ann["unsubscribe_url"] != bob["unsubscribe_url"]
+    assert "ann%40example.org" in ann["unsubscribe_url"]
+
+
+def test_strict_refuses_a_list_with_problems_and_records_nothing(sender):
+    job = sender.job(3, extra="nope,,,\nuser1@example.org,,,\n", strict=True)
+    try:
+        with pytest.raises(SendError) as caught:
+            job.plan()
+    finally:
+        job.close()
+    assert caught.value.message == (
+        "--strict: the list has 1 invalid and 1 duplicate rows; nothing was sent"
+    )
+    found = [(d.path, d.line, d.column, d.message, d.is_error) for d in caught.value.diagnostics]
+    assert found[1][1:] == (6, 1, "'user1@example.org' skipped: duplicate of line 3", True)
+    assert found[1][0].endswith("list.csv")
+    assert found[0][1] == 5 and found[0][3].startswith("'nope' skipped: invalid address")
+    ledger = sender.ledger()
+    try:
+        assert sum(ledger.counts().values()) == 0
+    finally:
+        ledger.store.close()
+
+
+def test_list_problems_are_warnings_without_strict(sender):
+    job = sender.job(2, extra="nope,,,\n")
+    try:
+        plan = job.plan()
+        (warning,) = job.diagnostics(plan)
+    finally:
+        job.close()
+    assert (warning.line, warning.column, warning.is_error) == (4, 1, False)
+    assert warning.path.endswith("list.csv")
+
+
+@pytest.mark.parametrize(
+    ("delivery", "flags", "states"),
+    [
+        (NOWHERE, {}, ("pending",)),
+        (NOWHERE, {"retry_failed": True}, ("pending", "failed")),
+        (NOWHERE, {"resend_unknown": True}, ("pending", "unknown")),
+        ({"provider": "outbox"}, {}, ("pending", "unknown")),  # it drops repeated batches
+    ],
+)
+def test_which_states_a_run_sends_to(sender, delivery, flags, states):
+    job = sender.job(4, delivery=delivery, **flags)
+    try:
+        job.plan()
+        job.ledger.mark_failed([("user0@example.org", "406: inactive")])
+        job.ledger.mark(["user1@example.org"], "unknown", "lost")
+        assert job.states() == states
+        assert job.to_send() == 2 + len(states) - 1
+        sent_to = [r.key for b in job.batches() for r in b.recipients]
+    finally:
+        job.close()
+    expected = {"pending": ["user2", "user3"], "failed": ["user0"], "unknown": ["user1"]}
+    wanted = sorted(f"{k}@example.org" for s in states for k in expected[s])
+    assert sorted(sent_to) == wanted
+
+
+def test_unknown_batches_are_regrouped_only_where_repeats_are_dropped(sender):
+    for delivery, regrouped in ((NOWHERE, False), ({"provider": "outbox"}, True)):
+        job = sender.job(4, delivery=delivery, resend_unknown=True)
+        try:
+            job.plan()
+            job.ledger.mark_inflight(["user0@example.org", "user2@example.org"], "b1", "x")
+            job.ledger.recover()
+            ids = {b.id for b in job.batches()}
+        finally:
+            job.close()
+        assert ("b1" in ids) is regrouped
+
+
+def test_closing_a_job_releases_its_lock(sender):
+    first = sender.job(2)
+    first.plan()
+    first.close()
+    second = sender.job(2)
+    try:
+        second.plan()  # would fail if the first still held the lock
+    finally:
+        second.close()
+
+
+def test_a_test_send_marks_the_subject_and_records_nothing(sender):
+    from newsletter.send.job import make_provider, send_test
+
+    series = sender.series()
+    provider = make_provider(sender.workspace, series, sample_message())
+    report = send_test(series, sample_message(), provider, ["a@example.org", "b@example.org"])
+    assert report.sent == 2
+    files = sorted((sender.root / "outbox" / "vol-1-1").glob("*.eml"))
+    assert [f.name for f in files] == ["a@example.org.eml", "b@example.org.eml"]
+    mail = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.default)
+    assert mail["Subject"].startswith("[TEST] Test Digest Vol 1.1 for")
+    with pytest.raises(SendError, match="--test address 'nope' is not valid"):
+        send_test(series, sample_message(), provider, ["nope"])
+    ledger = sender.ledger()
+    try:
+        assert sum(ledger.counts().values()) == 0
+    finally:
+        ledger.store.close()
+
+
+def test_a_test_send_is_paced_and_reported_batch_by_batch(sender):
+    import time
+
+    from newsletter.send.job import make_provider, send_test
+
+    series = sender.series(provider="outbox", batch_size=1, rate=20)
+    provider = make_provider(sender.workspace, series, sample_message())
+    seen = []
+    addresses = ["a@example.org", "b@example.org", "c@example.org"]
+    started = time.monotonic()
+    report = send_test(series, sample_message(), provider, addresses, lambda n, r: seen.append(n))
+    assert time.monotonic() - started >= 0.09  # 3 calls at 20 a second
+    assert report.sent == 3 and report.batches == 3 and seen == [1, 1, 1]
+
+
+def test_running_before_planning_is_refused(sender):
+    job = sender.job(1)
+    try:
+        with pytest.raises(AssertionError, match=r"^plan\(\) first$"):
+            job.run()
+    finally:
+        job.close()
+
+
+def test_an_old_batch_partly_gone_from_the_list_is_resent_as_it_stands(sender):
+    outbox = {"provider": "outbox"}  # drops repeated batches: unknown ones are regrouped
+    job = sender.job(4, delivery=outbox)
+    try:
+        job.plan()
+        job.ledger.mark_inflight(["user0@example.org", "user3@example.org"], "b1", "outbox")
+        job.ledger.recover()
+    finally:
+        job.close()
+    for flags in ({}, {"resend_unknown": True}):
+        job = sender.job(3, delivery=outbox, **flags)  # user3 has left the list
+        try:
+            job.plan()
+            batches = {b.id: [r.key for r in b.recipients] for b in job.batches()}
+        finally:
+            job.close()
+        assert batches.pop("b1") == ["user0@example.org"]
+        assert list(batches.values()) == [["user1@example.org", "user2@example.org"]]
+
+
+def test_a_job_takes_the_provider_rate_and_closes_unplanned(sender):
+    from newsletter.send.job import SendJob, make_provider
+
+    series = sender.series(provider="outbox", rate=4)
+    provider = make_provider(sender.workspace, series, sample_message())
+    path = sender.root / "list.csv"
+    path.write_text("email\na@example.org\n", encoding="utf-8")
+    job = SendJob(sender.workspace, series, sample_message(), provider, path)
+    assert job.options.rate == 4
+    job.close()  # never planned: nothing to roll back or release
+
+
+def test_a_job_refused_the_lock_still_closes(sender):
+    first = sender.job(2)
+    first.plan()
+    second = sender.job(2)
+    try:
+        with pytest.raises(SendError, match="another 'newsletter send' is running"):
+            second.plan()
+        second.close()  # holds no lock: nothing to release, no error
+    finally:
+        first.close()

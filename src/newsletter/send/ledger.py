@@ -84,6 +84,7 @@ class Ledger:
             self._plan_part(plan, part, check, max_problems)
         # Rows no longer in the list that were never attempted are forgotten.
         self.store.forget_unlisted(self.issue)
+        self.store.planned(self.issue, plan.rows)
         if keep:
             self.store.commit()
         plan.counts = self.counts()

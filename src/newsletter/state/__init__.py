@@ -4,7 +4,8 @@
     ledger = Ledger(store, "vol-2-10")     # newsletter.send.ledger: what the rows mean
     suppression.add(store, pairs, "bounce")
 
-A state URL picks the store:
+A state URL picks the store (urls.py: NEWSLETTER_DATABASE_URL, else state.database_url in
+newsletter.yaml with ${VAR} from the environment, else the default):
 
     sqlite:///path        one file (default: .newsletter/send.db in the workspace)
     postgresql://...      a shared PostgreSQL database, through psycopg 3
@@ -15,12 +16,17 @@ store is opened. Callers use only the `Store` methods:
 
     begin / commit / rollback / close               transactions
     try_lock / unlock / lock_where                  one send per issue, dies with the process
-    detach / listed / upsert / forget_unlisted      planning a list into the ledger
+    detach / listed / upsert / forget_unlisted / planned    planning a list into the ledger
     update(durable) / recover                       state changes (in flight, results)
     entries / counts / addresses / reasons / unknown_batches     reading the ledger
     rows_in_state                                   the rows to reconcile (unknown, inflight)
-    suppressed / suppress / suppressions            the suppression list
+    suppressed / suppress(durable) / suppressions   the suppression list
+    sync_cursor / set_sync_cursor                   how far each provider's sync got
+    issues / count / dump / load                    copying a state (copy.py, state migrate)
     migrate / schema_version                        the schema
+
+A new table or column is a new numbered migration for both stores, plus its SQL in
+both store modules; the tests run against both (the `state_url` fixture).
 """
 
 from __future__ import annotations

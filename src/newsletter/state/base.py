@@ -83,6 +83,9 @@ class Store(ABC):
     def forget_unlisted(self, issue: str) -> None:
         """Delete rows no longer in the list that were never attempted."""
 
+    def planned(self, issue: str, rows: int) -> None:  # noqa: B027 (most stores need nothing)
+        """Note that a plan wrote rows (a store may refresh its query statistics)."""
+
     @abstractmethod
     def update(
         self, issue: str, columns: Sequence[str], rows: Sequence[tuple], durable: bool = False

@@ -149,6 +149,13 @@ class PostgresStore(Store):
             (issue,),
         )
 
+    def planned(self, issue: str, rows: int) -> None:
+        # Statistics from before a big list was loaded make the planner read the whole
+        # issue for every batch's UPDATE (80 ms a batch at 100,000 rows, not 2): refresh
+        # them now, as PostgreSQL advises after a bulk load, not when autovacuum gets to it.
+        if rows >= 1000:
+            self._run("ANALYZE recipients")
+
     def update(
         self, issue: str, columns: Sequence[str], rows: Sequence[tuple], durable: bool = False
     ) -> None:
@@ -158,15 +165,21 @@ class PostgresStore(Store):
         sets = sql.SQL(", ").join(
             sql.SQL("{} = u.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in columns
         )
+        # The batch joins as an unnest() of arrays: one statement, one round trip. The
+        # extra `key = ANY(keys)` makes the planner fetch just the batch's rows by primary
+        # key; without it, it may hash the issue's whole ledger for every batch (70 ms at
+        # 100,000 rows instead of 2).
         query = sql.SQL(
-            "UPDATE recipients AS r SET {} FROM {} WHERE r.issue = %s AND r.key = u.key"
+            "UPDATE recipients AS r SET {} FROM {}"
+            " WHERE r.issue = %s AND r.key = ANY(%s) AND r.key = u.key"
         ).format(sets, unnest((*columns, "key")))
-        # One statement is one transaction: all of the batch or none of it. Only the
-        # in-flight mark must wait for the server's disk; results may not (see above).
-        with self.conn.transaction():
+        arrays = columns_of(rows, len(columns) + 1)
+        # One transaction: all of the batch or none of it. Only the in-flight mark must
+        # wait for the server's disk; results may not (see the module docstring).
+        with self.conn.transaction(), self.conn.cursor() as cursor:
             if not durable:
-                self._run("SET LOCAL synchronous_commit = off")
-            self._run(query, (*columns_of(rows, len(columns) + 1), issue))
+                cursor.execute("SET LOCAL synchronous_commit = off")
+            cursor.execute(query, (*arrays, issue, arrays[-1]))
 
     def recover(self, issue: str, reason: str) -> int:
         return self._run(
