@@ -362,6 +362,7 @@ def test_which_states_a_run_sends_to(sender, delivery, flags, states):
     job = sender.job(4, delivery=delivery, **flags)
     try:
         job.plan()
+        job.ledger.commit()  # as run() does once confirmed
         job.ledger.mark_failed([("user0@example.org", "406: inactive")])
         job.ledger.mark(["user1@example.org"], "unknown", "lost")
         assert job.states() == states
@@ -379,6 +380,7 @@ def test_unknown_batches_are_regrouped_only_where_repeats_are_dropped(sender):
         job = sender.job(4, delivery=delivery, resend_unknown=True)
         try:
             job.plan()
+            job.ledger.commit()
             job.ledger.mark_inflight(["user0@example.org", "user2@example.org"], "b1", "x")
             job.ledger.recover()
             ids = {b.id for b in job.batches()}
@@ -447,6 +449,7 @@ def test_an_old_batch_partly_gone_from_the_list_is_resent_as_it_stands(sender):
     job = sender.job(4, delivery=outbox)
     try:
         job.plan()
+        job.ledger.commit()  # as run() does once confirmed
         job.ledger.mark_inflight(["user0@example.org", "user3@example.org"], "b1", "outbox")
         job.ledger.recover()
     finally:
@@ -477,6 +480,7 @@ def test_a_job_takes_the_provider_rate_and_closes_unplanned(sender):
 def test_a_job_refused_the_lock_still_closes(sender):
     first = sender.job(2)
     first.plan()
+    first.ledger.commit()
     second = sender.job(2)
     try:
         with pytest.raises(SendError, match="another 'newsletter send' is running"):
@@ -490,6 +494,7 @@ def test_planning_after_a_crash_counts_the_recovered_and_strict_refuses_duplicat
     job = sender.job(3)
     try:
         job.plan()
+        job.ledger.commit()  # as run() does once confirmed
         job.ledger.mark_inflight(["user0@example.org"], "b1", "outbox")
     finally:
         job.close()
