@@ -236,6 +236,13 @@ class Delivery(Strict):
         None, description="API calls in flight at once."
     )
     timeout: float = Field(30.0, gt=0, description="Seconds to wait for a provider's answer.")
+    reconcile_settle: float | None = Field(
+        None,
+        ge=0,
+        description="Seconds after a call before a message missing from the provider's "
+        "search counts as not sent (default per provider: Postmark 60, SendGrid 300, "
+        "Mailgun 1800).",
+    )
     message_stream: Line = Field(
         "broadcast", description="Postmark: the message stream (broadcasts for newsletters)."
     )

@@ -31,6 +31,15 @@ def _served(cls, **kwargs):
     return fixture
 
 
+@pytest.fixture(scope="session")
+def prism_activity():
+    """Start Prism with SendGrid's Email Activity document (the search of sent messages)."""
+    process, url = start_prism("sendgrid_email_activity_v3.yaml")
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
 postmark_server = _served(PostmarkServer, inactive={"inactive@example.org"})
 mailgun_server = _served(MailgunServer)
 ses_server = _served(SesServer)

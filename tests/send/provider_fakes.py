@@ -5,7 +5,11 @@ what their docs require of a request (path, authentication, fields, limits) and 
 documented. Each records the recipients it accepted, so tests count duplicates and losses,
 and can be told to misbehave: `faults` is a list of actions for the next requests
 ("429", "500", "drop" = close without answering, "lost" = accept, then drop the answer,
-("slow", seconds)). They bind 127.0.0.1 only.
+"502-after" = accept, then answer 502 as a gateway would, ("slow", seconds)); `chaos`
+draws such actions at random for every send ([("429", 0.1), ("500", 0.1)]).
+Postmark and Mailgun also answer their documented searches of accepted messages (GET),
+paged as documented, from an index that shows a message only `index_lag` seconds after
+it was accepted, as the providers' own indexes lag. They bind 127.0.0.1 only.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ import collections
 import email
 import email.policy
 import json
+import random
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 
 class ShapeError(Exception):
@@ -71,6 +76,10 @@ class FakeProvider:
         self.limited = 0
         self.delay = 0.0  # seconds before every answer (a provider far away)
         self.generation = 0  # bumped by reset(): late answers of an earlier test are ignored
+        self.chaos: list[tuple[str, float]] = []  # (fault, probability) drawn per send
+        self.index: list[dict] = []  # accepted messages, as the search sees them
+        self.index_lag = 0.0  # seconds before an accepted message shows in the search
+        self.searches = 0
         self.local = threading.local()
         fake = self
 
@@ -82,6 +91,9 @@ class FakeProvider:
 
             def do_POST(self):
                 fake.handle(self)
+
+            def do_GET(self):
+                fake.handle_search(self)
 
         self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -105,6 +117,10 @@ class FakeProvider:
             self.limited = 0
             self.delay = 0.0
             self.generation += 1
+            self.chaos = []
+            self.index = []
+            self.index_lag = 0.0
+            self.searches = 0
 
     def _take_token(self) -> bool:
         if not self.rate_limit:
@@ -124,7 +140,7 @@ class FakeProvider:
         self.local.generation = self.generation
         with self.lock:
             self.requests += 1
-            fault = self.faults.pop(0) if self.faults else None
+            fault = self.faults.pop(0) if self.faults else self._draw()
             allowed = self._take_token()
             if not allowed:
                 self.limited += 1
@@ -157,7 +173,59 @@ class FakeProvider:
             request.close_connection = True
             request.connection.shutdown(2)
             return
+        if fault == "502-after":  # taken, then a gateway between us answers 502
+            self.reply(request, 502, {"Message": "Bad Gateway"})
+            return
         self.reply(request, status, answer, headers)
+
+    def _draw(self):
+        roll = random.random()
+        for fault, probability in self.chaos:
+            if roll < probability:
+                return fault
+            roll -= probability
+        return None
+
+    def remember(self, address: str, message_id: str, variables: dict, **more) -> None:
+        """Put an accepted message in the search index (visible after index_lag)."""
+        with self.lock:
+            if self.local.generation == self.generation:
+                self.index.append(
+                    {
+                        "address": address,
+                        "id": message_id,
+                        "variables": dict(variables),
+                        "at": time.time(),
+                        "visible": time.monotonic() + self.index_lag,
+                        **more,
+                    }
+                )
+
+    def visible(self) -> list[dict]:
+        now = time.monotonic()
+        with self.lock:
+            return [m for m in self.index if m["visible"] <= now]
+
+    def handle_search(self, request: BaseHTTPRequestHandler) -> None:
+        self.local.generation = self.generation
+        url = urlsplit(request.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        with self.lock:
+            self.searches += 1
+        try:
+            status, answer = self.search(request, url.path, query)
+        except Unauthorized:
+            self.reply(request, *self.bad_credentials)
+            return
+        except ShapeError as exc:
+            with self.lock:
+                self.errors.append(f"search: {exc}")
+            self.reply(request, 422, {"ErrorCode": 300, "Message": str(exc)})
+            return
+        self.reply(request, status, answer)
+
+    def search(self, request, path: str, query: dict):
+        return 404, {"Message": "no search here"}
 
     def reply(self, request, status: int, data, headers: dict | None = None) -> None:
         text = isinstance(data, str)
@@ -247,16 +315,65 @@ class PostmarkServer(FakeProvider):
                 )
                 continue
             self.record([to])
+            message_id = str(uuid.uuid4())
+            metadata = message.get("Metadata") or {}
+            require(isinstance(metadata, dict), "Metadata is an object")
+            for key, value in metadata.items():  # documented limits of custom metadata
+                require(len(key) <= 20 and len(str(value)) <= 80, f"Metadata {key} too long")
+            self.remember(
+                to.lower(),
+                message_id,
+                metadata,
+                stream=message["MessageStream"],
+                tag=message.get("Tag", ""),
+                mailbox=message["To"],
+            )
             results.append(
                 {
                     "ErrorCode": 0,
                     "Message": "OK",
-                    "MessageID": str(uuid.uuid4()),
+                    "MessageID": message_id,
                     "SubmittedAt": "2024-01-15T12:01:05.1794748-05:00",
                     "To": message["To"],
                 }
             )
         return 200, results, {}
+
+    def search(self, request, path, query):
+        """GET /messages/outbound: count (max 500) and offset required, newest first."""
+        require(path == "/messages/outbound", f"search path {path}")
+        require_auth(request.headers.get("X-Postmark-Server-Token") == self.token)
+        require("application/json" in request.headers.get("Accept", ""), "Accept header")
+        require(query.get("count", "").isdigit() and query.get("offset", "").isdigit(), "paging")
+        count, offset = int(query["count"]), int(query["offset"])
+        require(1 <= count <= 500 and count + offset <= 10_000, "count 1-500, count+offset 10000")
+        metadata = {k[len("metadata_") :]: v for k, v in query.items() if k.startswith("metadata_")}
+        found = [
+            m
+            for m in self.visible()
+            if all(str(m["variables"].get(k)) == v for k, v in metadata.items())
+            and query.get("messagestream", m["stream"]) == m["stream"]
+            and query.get("recipient", m["address"]).lower() == m["address"]
+            and query.get("tag", m["tag"]) == m["tag"]
+        ]
+        found.sort(key=lambda m: -m["at"])
+        page = [
+            {
+                "Tag": m["tag"],
+                "MessageID": m["id"],
+                "MessageStream": m["stream"],
+                "To": [{"Email": m["address"], "Name": None}],
+                "Cc": [],
+                "Bcc": [],
+                "Recipients": [m["address"]],
+                "ReceivedAt": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(m["at"])),
+                "Status": "Sent",
+                "Metadata": m["variables"],
+                "Sandboxed": False,
+            }
+            for m in found[offset : offset + count]
+        ]
+        return 200, {"TotalCount": len(found), "Messages": page}
 
 
 class MailgunServer(FakeProvider):
@@ -292,7 +409,52 @@ class MailgunServer(FakeProvider):
         require(set(variables) == set(to), "recipient-variables must cover every to")
         self.bodies.append({k: v[0] if len(v) == 1 else v for k, v in form.items()})
         self.record(to)
-        return 200, {"id": f"<{uuid.uuid4()}@{self.domain}>", "message": "Queued. Thank you."}, {}
+        message_id = f"{uuid.uuid4()}@{self.domain}"
+        variables = {k[2:]: v[0] for k, v in form.items() if k.startswith("v:")}
+        for address in to:
+            self.remember(address.lower(), message_id, variables)
+        return 200, {"id": f"<{message_id}>", "message": "Queued. Thank you."}, {}
+
+    def search(self, request, path, query):
+        """GET /v3/{domain}/events, and the paging.next URLs it hands out."""
+        expected = base64.b64encode(f"api:{self.key}".encode()).decode()
+        require_auth(request.headers.get("Authorization") == f"Basic {expected}")
+        prefix = f"/v3/{self.domain}/events"
+        require(path.startswith(prefix), f"search path {path}")
+        if path != prefix:  # a page URL: the query is in its token
+            query = json.loads(base64.urlsafe_b64decode(path[len(prefix) + 1 :]))
+        require("begin" in query, "a time range: begin")
+        require(query.get("ascending") in ("yes", "no") or "end" in query, "ascending or end")
+        limit = int(query.get("limit", 100))
+        require(1 <= limit <= 300, "limit 300 max")
+        wanted = json.loads(query.get("user-variables", "{}"))
+        begin, offset = float(query["begin"]), int(query.get("offset", 0))
+        found = [
+            m
+            for m in self.visible()
+            if m["at"] >= begin
+            and query.get("event", "accepted") == "accepted"
+            and all(m["variables"].get(k) == v for k, v in wanted.items())
+            and query.get("recipient", m["address"]).lower() == m["address"]
+        ]
+        found.sort(key=lambda m: m["at"], reverse=query.get("ascending") == "no")
+        items = [
+            {
+                "event": "accepted",
+                "id": uuid.uuid4().hex,
+                "timestamp": m["at"],
+                "recipient": m["address"],
+                "message": {"headers": {"message-id": m["id"], "to": m["address"]}},
+                "user-variables": m["variables"],
+            }
+            for m in found[offset : offset + limit]
+        ]
+        token = base64.urlsafe_b64encode(
+            json.dumps({**query, "offset": offset + len(items)}).encode()
+        ).decode()
+        base = f"http://{request.headers['Host']}{prefix}"
+        paging = {"next": f"{base}/{token}", "previous": f"{base}/{token}", "first": base}
+        return 200, {"items": items, "paging": paging}
 
 
 class SesServer(FakeProvider):

@@ -182,6 +182,7 @@ def cli_env(**more: str) -> dict[str, str]:
     env.update(
         NEWSLETTER_UNSUBSCRIBE_SECRET="test-unsubscribe-secret",
         POSTMARK_SERVER_TOKEN=PostmarkServer.token,
+        MAILGUN_API_KEY=MailgunServer.key,
     )
     env.update(more)
     return env

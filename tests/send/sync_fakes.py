@@ -80,6 +80,9 @@ class SyncServer:
         parts = urlsplit(request.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         problem = self.check(request, parts.path, query)
+        if problem and self.sender is not None and not problem.startswith("auth"):
+            self.sender.handle_search(request)  # the sending API's search of sent messages
+            return
         if problem:
             with self.lock:
                 self.errors.append(problem)

@@ -41,10 +41,16 @@ class TeeTransport(httpx.HTTPTransport):
 
 
 class Recorder:
-    """An httpx client that keeps every exchange with Prism for the test to inspect."""
+    """An httpx client that keeps every exchange with Prism for the test to inspect.
+
+    Searches (GET) are kept apart in `reads`: the Mail Send document has no search, so a
+    send's check for earlier sends of the issue gets a 404 there, as an account without
+    the Email Activity add-on gets a 403 from SendGrid.
+    """
 
     def __init__(self):
         self.exchanges: list[tuple[int, str | None, bytes]] = []
+        self.reads: list[tuple[int, str | None, str]] = []
         self.client = httpx.Client(
             transport=TeeTransport(), event_hooks={"response": [self.keep]}, timeout=30
         )
@@ -55,6 +61,9 @@ class Recorder:
         if violations is None and "problem+json" in response.headers.get("content-type", ""):
             # No 4xx in the document: Prism puts the violations in its problem report.
             violations = json.dumps(response.json().get("validation")) or None
+        if response.request.method == "GET":
+            self.reads.append((response.status_code, violations, str(response.request.url)))
+            return
         sent = bytes(response.request.stream.sent)
         self.exchanges.append((response.status_code, violations, sent))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -64,6 +65,13 @@ def load_message(workspace, series, loaded):
     help="Refuse on any warning too: the issue's, and invalid or duplicate rows in the list.",
 )
 @click.option(
+    "--reconcile",
+    "rebuild",
+    is_flag=True,
+    help="When the ledger has no record of ISSUE but the provider has messages of it, "
+    "rebuild the ledger from the provider's records first, then send only to the rest.",
+)
+@click.option(
     "--no-sync",
     is_flag=True,
     help="Do not sync the provider's suppressions first (a failed sync stops the send).",
@@ -98,6 +106,7 @@ def send(
     resend_unknown: bool,
     retry_failed: bool,
     strict: bool,
+    rebuild: bool,
     no_sync: bool,
     no_probe: bool,
     due: bool,
@@ -108,9 +117,9 @@ def send(
 
     Each recipient's state is kept in the state store (.newsletter/send.db unless a state
     URL says otherwise): running the same command again after a crash, Ctrl-C or kill
-    continues where it stopped. Exit 0 when every recipient
-    was sent (or skipped as invalid, duplicate or suppressed), 1 when some failed or are
-    unknown, 130 when stopped by Ctrl-C.
+    continues where it stopped, and batches whose fate was unclear are settled by asking
+    the provider. Exit 0 when every recipient was sent (or skipped as invalid, duplicate or
+    suppressed), 1 when some failed or are unknown, 130 when stopped by Ctrl-C.
     """
     from newsletter.loader import require_issue
     from newsletter.send import provenance
@@ -161,7 +170,9 @@ def send(
         resend_unknown=resend_unknown,
         retry_failed=retry_failed,
         dry_run=dry_run,
+        rebuild=rebuild,
         options=options,
+        note=ui.show_note,
     )
     try:
         if not dry_run:
@@ -185,7 +196,27 @@ def send(
         left = job.ledger.counts()
     finally:
         job.close()
+    if not dry_run:
+        _reconciled(job.reconciliation, chosen.name)
     _final(report, dry_run=dry_run, left=left)
+
+
+def _reconciled(result, provider: str) -> None:
+    """Report what asking the provider settled, apart from what it could not."""
+    if result.batches:
+        ui.show_note(
+            f"reconciled {ui.plural(result.batches, 'unknown batch')} with {provider}: "
+            f"{result.found} it had (now sent), {result.absent} it did not (sent again "
+            "or failed)".replace("batchs", "batches")
+        )
+    if result.waiting:
+        ready = time.strftime("%H:%M:%S", time.localtime(result.ready_at))
+        ui.show_note(
+            f"{result.waiting} unknown not found at {provider} yet; its search settles at "
+            f"{ready}: run 'newsletter status ISSUE --reconcile' then"
+        )
+    for why, count in result.left.items():
+        ui.show_note(f"cannot reconcile {count} unknown: {why}")
 
 
 def _summary(series, message, provider, plan, job, total: int, warnings: int = 0) -> None:
@@ -205,15 +236,30 @@ def _summary(series, message, provider, plan, job, total: int, warnings: int = 0
         lines.insert(7, ("newly suppressed", f"{job.synced.added} (synced from {provider.name})"))
     if job.recovered:
         lines.append(("recovered", f"{job.recovered} in flight at the last stop -> unknown"))
+    if job.rebuilt:
+        lines.append(("rebuilt", f"{job.rebuilt} found at {provider.name} -> sent (ledger)"))
     if counts["unknown"]:
-        resent = "unknown" in job.states()
-        lines.append(("unknown", f"{counts['unknown']} ({'resent' if resent else 'not resent'})"))
+        lines.append(("unknown", f"{counts['unknown']} ({_unknown_plan(job, provider)})"))
+    if job.lookup is not None and job.lookup.problem:
+        lines.append(
+            ("not checked", f"whether {provider.name} already has this issue: {job.lookup.problem}")
+        )
     if counts["failed"]:
         lines.append(("failed before", f"{counts['failed']}"))
     lines.append(("to send now", str(total)))
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         ui.show_note(f"{key:>{width}}: {value}")
+
+
+def _unknown_plan(job, provider) -> str:
+    from newsletter.send.reconcile import why_not
+
+    if provider.searchable:
+        return f"asked of {provider.name} before sending; those it lacks are sent"
+    if "unknown" in job.states():
+        return "resent"
+    return f"not resent: {why_not(provider)}; --resend-unknown resends them"
 
 
 def _preflight(workspace, series, provider, no_sync: bool, no_probe: bool):
@@ -241,14 +287,15 @@ def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
         )
         return
     rate = report.sent / report.elapsed if report.elapsed else 0.0
+    unknown = (left or {}).get("unknown", report.unknown)
+    failed = (left or {}).get("failed", report.failed) if left else report.failed
     ui.show_note(
-        f"sent {report.sent}, failed {report.failed}, unknown {report.unknown} "
+        f"sent {report.sent}, failed {report.failed}, unknown {unknown} "
         f"in {report.elapsed:.1f} s ({rate:.0f}/s, {ui.plural(report.requests, 'request')}, "
         f"{ui.plural(report.retries, 'retry', 'retries')})"
     )
     for reason, count in sorted(report.reasons.items(), key=lambda kv: -kv[1])[:5]:
         ui.show_note(f"  failed x{count}: {reason}")
-    unknown = (left or {}).get("unknown", report.unknown)
     if unknown:
         ui.show_note(
             f"unknown: {unknown} (the provider may or may not have them); list them with "
@@ -261,7 +308,7 @@ def _final(report, dry_run: bool, left: dict[str, int] | None = None) -> None:
     if report.stopped:
         ui.show_error("stopped by request; run the same command again to continue")
         sys.exit(130)
-    if report.failed or unknown:
+    if report.failed or failed or unknown:
         sys.exit(1)
 
 
@@ -315,7 +362,10 @@ def format_option(json_help: str):
 
 @cli.command(short_help="Show how far an issue's send got, or the schedule.")
 @click.argument("issue", required=False)
-@format_option('json: {"issue": slug, "counts": {"pending": n, "sent": n, ...}}.')
+@format_option(
+    'json: {"issue": slug, "recorded": true, "counts": {"pending": n, "sent": n, ...}, '
+    '"unknown_batches": {...}, "reconciled": n, "sends": [...]}.'
+)
 @click.option(
     "--state",
     "only",
@@ -323,11 +373,27 @@ def format_option(json_help: str):
     help="Print the addresses in this state, one per line, instead of the counts "
     "(inflight: in a batch being sent right now).",
 )
+@click.option(
+    "--reconcile",
+    is_flag=True,
+    help="Ask the provider about every unknown batch first: those it has become sent, the "
+    "others pending. With no record of ISSUE, rebuild the ledger from its records.",
+)
+@click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Override delivery.provider.")
 @pass_state
-def status(state: State, issue: str | None, fmt: str, only: str | None) -> None:
+def status(
+    state: State,
+    issue: str | None,
+    fmt: str,
+    only: str | None,
+    reconcile: bool,
+    provider: str | None,
+) -> None:
     """Show how far the sending of ISSUE got: recipients per state, from the ledger, and the
     git commit each send used. Without ISSUE: the scheduled issues (send_at), their times
     and whether each is a draft, scheduled, due or sent.
+
+    Exit 0; with --reconcile, 1 while any recipient is still unknown or failed.
     """
     from newsletter.send.ledger import Ledger, SendLock
     from newsletter.send.provenance import history
@@ -347,34 +413,124 @@ def status(state: State, issue: str | None, fmt: str, only: str | None) -> None:
     lock = SendLock(store, slug)
     running = not lock.acquire()
     try:
+        if running and reconcile:
+            raise click.UsageError("a send of this issue is running: reconcile once it ends")
         if not running:
             ledger.recover()  # no send is running: what is in flight was cut short
+        result = _reconcile_status(state, ledger, provider) if reconcile else None
         if only:
             for address in ledger.addresses(only):
                 ui.echo(address)
             return
+        _print_status(ledger, slug, fmt, running, result, history(store, slug))
         counts = ledger.counts()
-        inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
-        sends = history(store, slug)
-        if fmt == "json":
-            data = {"issue": slug, "counts": counts, "sends": [r.as_json() for r in sends]}
-            if running:
-                data["inflight"] = inflight
-            ui.echo(json.dumps(data))
-            return
-        width = max(map(len, STATES))
-        ui.echo(f"{slug}{' (a send is running)' if running else ''}")
-        for name in STATES:
-            ui.echo(f"  {name:<{width}}  {counts[name]}")
-        if running:
-            ui.echo(f"  {'inflight':<{width}}  {inflight}")
-        for reason, count in ledger.reasons("failed"):
-            ui.echo(f"  failed x{count}: {reason}")
-        for record in sends:
-            ui.echo(f"  sent from: {record.describe()}")
     finally:
         lock.release()
         store.close()
+    if result is not None and (counts["unknown"] or counts["failed"]):
+        sys.exit(1)
+
+
+def _reconcile_status(state: State, ledger, name: str | None):
+    """Reconcile the issue's unknown batches (or rebuild a lost ledger); return the result."""
+    from newsletter.loader import load_series
+    from newsletter.send.job import search_provider
+    from newsletter.send.reconcile import Reconciliation, look_up_issue, reconcile
+
+    workspace = state.workspace()
+    series, source = load_series(workspace)
+    if series is None:
+        from newsletter.errors import ValidationError
+
+        raise ValidationError("newsletter.yaml has problems", source.diagnostics)
+    chosen = search_provider(workspace, series, name)
+    try:
+        if ledger.has_records():
+            return reconcile(ledger, chosen, wait=False)
+        lookup = look_up_issue(chosen, ledger.issue)
+        if lookup.found and not lookup.complete:
+            raise click.ClickException(
+                f"{chosen.name}'s search stopped ({lookup.problem}); the ledger was not rebuilt"
+            )
+        if lookup.problem:
+            ui.show_note(f"not rebuilt: {lookup.problem}")
+        rebuilt = ledger.rebuild(
+            ((f.address, f.message_id, f.batch) for f in lookup.found), chosen.name
+        )
+        ui.show_note(f"rebuilt the ledger from {chosen.name}'s records: {rebuilt} sent")
+        return Reconciliation()
+    finally:
+        chosen.close()
+
+
+def _unknown_batches(ledger) -> dict:
+    """Return the unknown batches, those that can be reconciled apart from those that cannot."""
+    from newsletter.send import providers
+    from newsletter.send.reconcile import CANNOT
+
+    data: dict = {"total": 0, "reconcilable": 0, "cannot_reconcile": 0, "why": {}}
+    for group in ledger.unknown_groups().values():
+        keys, sent_by = group.keys, group.provider
+        reasons = {r or "" for r in group.reasons.values()}
+        blocked = next((r.removeprefix(CANNOT) for r in reasons if r.startswith(CANNOT)), None)
+        cls = providers.get(sent_by) if sent_by in providers.MODULES else None
+        if blocked is None and cls is not None and not (cls.searchable or cls.idempotent):
+            blocked = f"{cls.name} {cls.unsearchable_reason}"
+        data["total"] += 1
+        if blocked:
+            data["cannot_reconcile"] += 1
+            data["why"][blocked] = data["why"].get(blocked, 0) + len(keys)
+        else:
+            data["reconcilable"] += 1
+    return data
+
+
+def _print_status(ledger, slug: str, fmt: str, running: bool, result, sends) -> None:
+    counts = ledger.counts()
+    recorded = ledger.has_records()
+    inflight = sum(1 for _ in ledger.addresses("inflight")) if running else 0
+    batches = _unknown_batches(ledger)
+    if fmt == "json":
+        data = {"issue": slug, "recorded": recorded, "counts": counts}
+        data["unknown_batches"] = batches
+        data["reconciled"] = ledger.reconciled()
+        if result is not None:
+            data["reconcile"] = {
+                "batches": result.batches,
+                "found": result.found,
+                "absent": result.absent,
+                "waiting": result.waiting,
+                "cannot": result.left,
+            }
+        data["sends"] = [r.as_json() for r in sends]
+        if running:
+            data["inflight"] = inflight
+        ui.echo(json.dumps(data))
+        return
+    if not recorded:
+        ui.echo(f"{slug}: not sent (the ledger has no record of it)")
+        return
+    width = max(map(len, STATES))
+    ui.echo(f"{slug}{' (a send is running)' if running else ''}")
+    for name in STATES:
+        ui.echo(f"  {name:<{width}}  {counts[name]}")
+    if running:
+        ui.echo(f"  {'inflight':<{width}}  {inflight}")
+    for reason, count in ledger.reasons("failed"):
+        ui.echo(f"  failed x{count}: {reason}")
+    for record in sends:
+        ui.echo(f"  sent from: {record.describe()}")
+    if batches["total"]:
+        ui.echo(
+            f"  unknown batches: {batches['reconcilable']} can be reconciled "
+            f"('newsletter status {slug} --reconcile'), {batches['cannot_reconcile']} cannot"
+        )
+        for why, count in batches["why"].items():
+            ui.echo(f"  cannot reconcile x{count}: {why}")
+    if ledger.reconciled():
+        ui.echo(f"  reconciled: {ledger.reconciled()} found sent at the provider")
+    if result is not None:
+        _reconciled(result, "the provider")
 
 
 def reason_option(default: str):

@@ -1,15 +1,20 @@
 """One `newsletter send`: the message, the provider, the ledger and the list, put together.
 
-`SendJob.plan()` opens the state store, takes the issue's send lock, turns batches a
-crash left in flight into `unknown`, and records the list in the ledger (invalid rows and
-duplicates reported by line, suppressed addresses marked); `SendJob.run()` then sends
-what is still to send. The CLI only asks for confirmation between the two and prints.
+`SendJob.plan()` opens the state store, takes the issue's send lock, turns batches a crash
+left in flight into `unknown`, checks with the provider that an issue the ledger has no
+record of was not sent already (a lost ledger), and records the list in the ledger
+(invalid rows and duplicates reported by line, suppressed addresses marked) without
+committing it: a send declined at the confirmation leaves no trace. `SendJob.run()`
+commits the plan, reconciles what earlier runs left `unknown`, sends what is still to
+send, and reconciles (and sends) again until nobody is `unknown` where the provider can be
+asked. The CLI asks for confirmation between the two and prints.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from newsletter.send import providers, unsubscribe
 from newsletter.send.engine import Engine, Options, Report, make_batches
 from newsletter.send.providers.base import Batch, Provider
 from newsletter.send.readiness import with_fallbacks
+from newsletter.send.reconcile import Lookup, Reconciliation, look_up_issue, reconcile
 from newsletter.send.subscribers import Recipient, Row, check_address, read_rows, recipient
 from newsletter.state import Store, open_store
 from newsletter.workspace import Workspace
@@ -59,6 +65,15 @@ def make_provider(
     if settings.provider == "outbox" and message is not None:
         options.setdefault("folder", workspace.root / "outbox" / message.slug)
     provider = cls(message, settings, need_credentials=not dry_run, **options)
+    provider.check_credentials()
+    return provider
+
+
+def search_provider(workspace: Workspace, series: Series, name: str | None = None) -> Provider:
+    """Return the provider to ask which messages it accepted (no message is needed)."""
+    settings = series.delivery.model_copy(update={"provider": name or series.delivery.provider})
+    options = {"folder": workspace.root / "outbox"} if settings.provider == "outbox" else {}
+    provider = providers.get(settings.provider)(None, settings, **options)  # type: ignore[arg-type]
     provider.check_credentials()
     return provider
 
@@ -108,7 +123,9 @@ class SendJob:
         resend_unknown: bool = False,
         retry_failed: bool = False,
         dry_run: bool = False,
+        rebuild: bool = False,
         options: Options | None = None,
+        note: Callable[[str], None] | None = None,
     ):
         self.workspace, self.series, self.message = workspace, series, message
         self.provider = provider
@@ -122,14 +139,24 @@ class SendJob:
         self.lock: ledger_db.SendLock | None = None
         self.ledger: ledger_db.Ledger | None = None
         self.recovered = 0
+        self.rebuild = rebuild  # --reconcile: rebuild a lost ledger from the provider's records
+        self.rebuilt = 0
+        self.lookup: Lookup | None = None  # what the provider has of an issue new to the ledger
+        self.reconciliation = Reconciliation()
+        self.note = note or (lambda text: None)
         self.synced = None  # the provider's suppressions synced before planning (cli)
 
     def plan(self) -> ledger_db.Plan:
-        """Lock the issue, recover from a crash, record the list; report its problems."""
+        """Lock the issue, recover from a crash, record the list; report its problems.
+
+        The plan stays uncommitted until run(): close() without run() leaves no trace.
+        """
         self.store = open_store(self.workspace, self.series)
         self.lock = ledger_db.SendLock(self.store, self.message.slug).require()
         self.ledger = ledger_db.Ledger(self.store, self.message.slug)
         self.recovered = self.ledger.recover()
+        if not self.dry_run and not self.ledger.has_records():
+            self.look_up()
         plan = self.ledger.plan(read_rows(self.list_path), self.check_address, keep=False)
         if self.strict and (plan.invalid or plan.duplicates):
             self.ledger.rollback()
@@ -138,9 +165,34 @@ class SendJob:
                 "duplicate rows; nothing was sent",
                 self.diagnostics(plan, Severity.ERROR),
             )
-        if not self.dry_run:
-            self.ledger.commit()
         return plan
+
+    def look_up(self) -> None:
+        """Ask the provider whether it already has this issue the ledger knows nothing of."""
+        assert self.ledger is not None
+        if self.provider.name == "outbox":  # it rewrites its own files: nothing goes twice
+            return
+        self.lookup = lookup = look_up_issue(self.provider, self.message.slug)
+        if not lookup.found:
+            return
+        count = len({f.address for f in lookup.found})
+        many = f"{count}" if lookup.complete else f"at least {count}"
+        name, slug = self.provider.name, self.message.slug
+        if not self.rebuild:
+            raise SendError(
+                f"{name} already has {many} messages of {slug}, but the ledger "
+                f"({display_path(self.workspace.state_dir)}) has no record of sending it "
+                "(deleted, or a fresh clone?); nothing was sent. Run again with --reconcile "
+                f"to rebuild the ledger from {name}'s records and send only to the rest"
+            )
+        if not lookup.complete:
+            raise SendError(
+                f"{name} has {many} messages of {slug}, but its search stopped "
+                f"({lookup.problem}): the ledger cannot be rebuilt; nothing was sent"
+            )
+        self.rebuilt = self.ledger.rebuild(
+            ((f.address, f.message_id, f.batch) for f in lookup.found), name
+        )
 
     def check_address(self, address: str) -> tuple[str | None, str]:
         """Return (normalised address, '') or (None, why it is skipped), this provider's way."""
@@ -187,16 +239,46 @@ class SendJob:
         )
 
     def run(self, progress: Callable[[int, Report], None] | None = None) -> Report:
-        """Send (or with dry_run, build) every remaining batch."""
+        """Send (or with dry_run, build) every remaining batch, reconciling unknown ones."""
         assert self.ledger is not None, "plan() first"
         engine = Engine(self.provider, self.ledger, self.options, progress)
-        try:
-            if self.dry_run:
+        if self.dry_run:
+            try:
                 return engine.dry_run(self.batches())
-            return engine.run(self.batches())
-        finally:
-            if self.dry_run:
+            finally:
                 self.ledger.rollback()
+        self.ledger.commit()  # confirmed: the plan is now the ledger's
+        started = time.monotonic()
+        try:
+            self.reconcile(engine)  # what earlier runs left unknown
+            report = engine.run(self.batches())
+            self.finish(engine, report)
+        finally:
+            engine.report.elapsed = time.monotonic() - started
+        return report
+
+    def reconcile(self, engine: Engine, give_up: str | None = None) -> Reconciliation:
+        """Ask the provider about unknown batches; count the answers into the job's."""
+        assert self.ledger is not None
+        result = reconcile(
+            self.ledger, self.provider, limiter=engine.limiter, give_up=give_up, note=self.note
+        )
+        self.reconciliation.add(result)
+        return result
+
+    def finish(self, engine: Engine, report: Report) -> None:
+        """Reconcile the batches that became unknown, send what the provider lacks, repeat."""
+        assert self.ledger is not None
+        if not self.provider.searchable or self.provider.idempotent:
+            return
+        rounds = 1
+        while not (report.stopped or report.error) and self.ledger.counts()["unknown"]:
+            last = rounds >= self.options.max_attempts
+            result = self.reconcile(engine, f"gave up after {rounds} attempts" if last else None)
+            if last or not result.absent:
+                return
+            engine.run(self.batches())
+            rounds += 1
 
     def close(self) -> None:
         """Release the provider, the lock and the state store."""

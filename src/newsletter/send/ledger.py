@@ -34,6 +34,19 @@ class Entry:
 
 
 @dataclass
+class UnknownBatch:
+    """The unknown recipients of one batch: their reasons by key, and the latest change."""
+
+    provider: str | None
+    reasons: dict[str, str | None] = field(default_factory=dict)
+    at: float = 0.0  # epoch seconds
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.reasons)
+
+
+@dataclass
 class Plan:
     """What planning a run found in the list, for the confirmation and the report."""
 
@@ -163,8 +176,81 @@ class Ledger:
         )
 
     def recover(self) -> int:
-        """Turn batches left in flight by a crash into unknown; return how many recipients."""
-        return self.store.recover(self.issue, RECOVERED)
+        """Turn batches left in flight by a crash into unknown; return how many recipients.
+
+        Their time becomes now: the dead run's calls all started before, so a provider's
+        search settles (see reconcile) counting from here at the latest.
+        """
+        keys = [row[0] for row in self.store.rows_in_state(self.issue, "inflight")]
+        count = self.store.recover(self.issue, RECOVERED)
+        if keys:
+            now = time.time()
+            self.store.update(self.issue, ("updated",), [(now, k) for k in keys])
+        return count
+
+    # -- reconciling with the provider's records -------------------------------------
+    def has_records(self) -> bool:
+        """Return True when the ledger knows anything of this issue."""
+        return bool(self.store.counts(self.issue))
+
+    def unknown_groups(self) -> dict[str, UnknownBatch]:
+        """Return the unknown recipients by batch."""
+        groups: dict[str, UnknownBatch] = {}
+        for key, batch, provider, updated, reason in self.store.rows_in_state(
+            self.issue, "unknown"
+        ):
+            group = groups.setdefault(batch, UnknownBatch(provider))
+            group.reasons[key] = reason
+            group.at = max(group.at, updated or 0.0)
+        return groups
+
+    def settle(self, found: list[tuple[str, str | None]], absent: list[str], how: str) -> None:
+        """Record what the provider's search said: found -> sent, absent -> pending."""
+        now = time.time()
+        if found:
+            self.store.update(
+                self.issue,
+                ("state", "message_id", "reason", "updated"),
+                [("sent", mid, f"reconciled: {how} has it", now, k) for k, mid in found],
+            )
+        if absent:
+            self.store.update(
+                self.issue,
+                ("state", "reason", "updated"),
+                [("pending", f"reconciled: {how} does not have it", now, k) for k in absent],
+            )
+
+    def rebuild(self, found: Iterable[tuple[str, str | None, str | None]], provider: str) -> int:
+        """Record (address, message id, batch) the provider has as sent; return how many."""
+        rows = {address.lower(): (address, mid, batch) for address, mid, batch in found}
+        if not rows:
+            return 0
+        reason = f"reconciled: rebuilt from {provider}'s records"
+        self.store.begin()
+        try:
+            self.store.upsert(
+                self.issue,
+                [(key, address, None, "sent", reason) for key, (address, _, _) in rows.items()],
+                time.time(),
+            )
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            raise
+        self.store.update(
+            self.issue,
+            ("batch", "provider", "message_id"),
+            [(batch, provider, mid, key) for key, (_, mid, batch) in rows.items()],
+        )
+        return len(rows)
+
+    def reconciled(self) -> int:
+        """Return how many recipients reconciling found at the provider (now sent)."""
+        return sum(
+            n
+            for reason, n in self.store.reasons(self.issue, "sent", 1000)
+            if reason and reason.startswith("reconciled:")
+        )
 
     # -- reports ------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

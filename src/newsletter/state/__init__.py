@@ -19,6 +19,7 @@ store is opened. Callers use only the `Store` methods:
     detach / listed / upsert / forget_unlisted / planned    planning a list into the ledger
     update(durable) / recover                       state changes (in flight, results)
     entries / counts / addresses / reasons / unknown_batches     reading the ledger
+    rows_in_state                                   the rows to reconcile (unknown, inflight)
     suppressed / suppress(durable) / suppressions   the suppression list
     sync_cursor / set_sync_cursor                   how far each provider's sync got
     issues / count / dump / load                    copying a state (copy.py, state migrate)

@@ -119,6 +119,10 @@ class Store(ABC):
     def unknown_batches(self, issue: str) -> dict[str, int]:
         """Return {batch: size} of the listed unknown rows."""
 
+    @abstractmethod
+    def rows_in_state(self, issue: str, state: str) -> list[tuple]:
+        """Return (key, batch, provider, updated, reason) of every row in a state, by batch."""
+
     # -- the suppression list -------------------------------------------------------
     @abstractmethod
     def suppressed(self, keys: Sequence[str]) -> set[str]:

@@ -192,6 +192,13 @@ class SqliteStore(Store):
             ).fetchall()
         )
 
+    def rows_in_state(self, issue: str, state: str) -> list[tuple]:
+        return self.db.execute(
+            "SELECT key, batch, provider, updated, reason FROM recipients"
+            " WHERE issue = ? AND state = ? ORDER BY batch, key",
+            (issue, state),
+        ).fetchall()
+
     # -- the suppression list -------------------------------------------------------
     def suppressed(self, keys: Sequence[str]) -> set[str]:
         if not keys:

@@ -5,14 +5,18 @@ builds the payload once per batch (kept for retries, counted by --dry-run), `del
 sends it and returns one Outcome per recipient. Errors say what the engine should do:
 
 ProviderError
- ├── Retryable  429, 5xx, timeouts, dropped connections: back off and try again;
- │              ambiguous=True when the provider may have accepted the batch anyway
- ├── Rejected   a permanent 4xx: the batch's recipients failed, with the provider's reason
- └── Fatal      bad credentials or settings: stop the whole run, nothing was sent
+ ├── Retryable    429, 5xx, timeouts, dropped connections: back off and try again;
+ │                ambiguous=True when the provider may have accepted the batch anyway
+ │                (a 5xx, a timeout, an answer lost): the engine then asks, not resends
+ ├── Rejected     a permanent 4xx: the batch's recipients failed, with the provider's reason
+ ├── Fatal        bad credentials or settings: stop the whole run, nothing was sent
+ └── Unsearchable the provider cannot tell which messages it has (no search API, no access)
 
 A provider that keeps a suppression list implements `sync` (`newsletter suppress sync`):
 it yields what the provider suppressed, read with `fetch`, which paces, retries and
-honours rate limits as sends do.
+honours rate limits as sends do. A provider that can be asked which messages it accepted
+(`searchable`) tags every message with its issue and batch (`ISSUE_KEY`, `BATCH_KEY`) and
+implements `search`, read the same way within a time bound (`SearchBudget`).
 """
 
 from __future__ import annotations
@@ -43,8 +47,14 @@ from newsletter.send.subscribers import Recipient
 
 # The slot of a JSON template that holds the recipient's To: mailbox (no field has capitals).
 MAILBOX = "To:"
+# The slot of a JSON template that holds the batch id (see Provider.json_copies).
+BATCH_SLOT = "Batch:"
 # How long to honour a Retry-After at most: beyond this a provider is telling us to stop.
 MAX_RETRY_AFTER = 600.0
+# The names under which every message carries its issue and batch (metadata, user
+# variables, custom args), so the provider can be asked which messages it has.
+ISSUE_KEY = "newsletter_issue"
+BATCH_KEY = "newsletter_batch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +123,38 @@ class Rejected(ProviderError):
 
 class Fatal(ProviderError):
     """Credentials or settings are wrong: no later batch can succeed either."""
+
+
+class Unsearchable(ProviderError):
+    """The provider cannot be asked which messages it accepted (say why)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A message the provider accepted, as its search reports it."""
+
+    address: str
+    message_id: str | None
+    batch: str | None = None
+
+
+@dataclass
+class SearchBudget:
+    """How hard a search may try: pacing, attempts and a deadline (monotonic seconds).
+
+    limiter: anything with acquire() and pause(seconds), shared with the send path.
+    """
+
+    deadline: float
+    limiter: Any = None
+    max_attempts: int = 6
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    calls: int = 0
+
+    @classmethod
+    def lasting(cls, seconds: float, **kwargs) -> SearchBudget:
+        return cls(time.monotonic() + seconds, **kwargs)
 
 
 def mailbox(name: str, address: str) -> str:
@@ -200,6 +242,11 @@ class Provider:
     default_concurrency: ClassVar[int] = 1
     idempotent: ClassVar[bool] = False  # repeating a batch cannot deliver twice
     credentials: ClassVar[tuple[str, ...]] = ()  # environment variables, for messages
+    searchable: ClassVar[bool] = False  # search() can say which messages were accepted
+    # Seconds after a call before its absence from the provider's search means anything.
+    default_settle: ClassVar[float] = 60.0
+    # Why unknown recipients cannot be settled by asking (for reports), when not searchable.
+    unsearchable_reason: ClassVar[str] = "offers no search of the messages it accepted"
     # Takes internationalised addresses (RFC 6531, non-ASCII before the @): where its
     # documentation says so; when unsure, no.
     eai: ClassVar[bool] = False
@@ -290,8 +337,32 @@ class Provider:
         """
         return JsonArray(
             template,
-            [template.fill({**r.values, MAILBOX: recipient_mailbox(r)}) for r in batch.recipients],
+            [
+                template.fill({**r.values, MAILBOX: recipient_mailbox(r), BATCH_SLOT: batch.id})
+                for r in batch.recipients
+            ],
         )
+
+    @property
+    def settle(self) -> float:
+        """Return the seconds after which a message absent from search was not accepted."""
+        value = getattr(self.settings, "reconcile_settle", None)
+        return self.default_settle if value is None else value
+
+    def search(
+        self,
+        budget: SearchBudget,
+        *,
+        issue: str,
+        batch: str | None = None,
+        since: float | None = None,
+    ) -> Iterator[Found]:
+        """Yield the messages the provider accepted for an issue (or one batch of it).
+
+        since: the epoch seconds before which nothing of it was sent (None: look back as
+        far as the provider keeps records).
+        """
+        raise Unsearchable(self.name, self.unsearchable_reason)
 
     @property
     def mime(self) -> CompiledMime:
@@ -460,12 +531,23 @@ class HttpProvider(Provider):
         reason = self.error_reason(response)
         body = response.text[:2000]
         if status == 429 or status >= 500 or status == 408:
+            # A 5xx may come after the provider committed the batch (a gateway's 502 or
+            # 504, a 500 from a later step): only the search can tell, so it is ambiguous.
             raise Retryable(
-                self.name, reason, status, body, retry_after=delay_from_headers(response.headers)
+                self.name,
+                reason,
+                status,
+                body,
+                retry_after=delay_from_headers(response.headers),
+                ambiguous=status >= 500 and not self.nothing_sent(response),
             )
         if status in (401, 403):
             raise Fatal(self.name, f"{reason} (check {', '.join(self.credentials)})", status, body)
         raise Rejected(self.name, reason, status, body)
+
+    def nothing_sent(self, response) -> bool:
+        """Return True for a 5xx the provider documents as accepting nothing."""
+        return False
 
     def error_reason(self, response) -> str:
         """Return the provider's own words for an error response."""
@@ -491,9 +573,18 @@ class HttpProvider(Provider):
         """Return one outcome per recipient of an accepted batch."""
         raise NotImplementedError
 
-    def fetch(self, url: str, params: Mapping[str, Any] | None = None, attempts: int = 6) -> Any:
+    def fetch(
+        self,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        attempts: int = 6,
+        budget: SearchBudget | None = None,
+    ) -> Any:
         """GET JSON, paced by the provider's rate limit; retried with backoff (reads change
-        nothing), honouring Retry-After and rate-limit headers as sends do."""
+        nothing), honouring Retry-After and rate-limit headers as sends do.
+
+        budget: the pacing (the send's own limiter), attempts and deadline of a search.
+        """
         import httpx
 
         from newsletter.send.engine import RateLimiter, backoff  # lazy: the engine imports us
@@ -502,12 +593,20 @@ class HttpProvider(Provider):
             url = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
         if self._limiter is None:
             self._limiter = RateLimiter(self.rate)
+        limiter = (budget.limiter if budget else None) or self._limiter
+        attempts = budget.max_attempts if budget else attempts
         for attempt in range(1, attempts + 1):
-            self._limiter.acquire()
+            timeout = self.timeout
+            if budget is not None:
+                timeout = min(timeout, budget.deadline - time.monotonic())
+                if timeout <= 0:
+                    raise Retryable(self.name, "the search ran out of time")
+                budget.calls += 1
+            limiter.acquire()
             call = HttpCall(url, b"", method="GET")
             headers = {"Accept": "application/json", **self.authorize(call)}
             try:
-                return self.check(self.client.get(url, headers=headers)).json()
+                return self.check(self.client.get(url, headers=headers, timeout=timeout)).json()
             except httpx.TransportError as exc:
                 error = Retryable(self.name, f"cannot read {url}: {exc!r}")
             except Retryable as exc:
@@ -517,7 +616,7 @@ class HttpProvider(Provider):
             if attempt == attempts:
                 raise error
             if error.retry_after:
-                self._limiter.pause(error.retry_after)
+                limiter.pause(error.retry_after)
             else:
                 time.sleep(backoff(attempt, 0.5, 30.0))
         raise AssertionError("unreachable")
@@ -526,3 +625,18 @@ class HttpProvider(Provider):
         if self._client is not None and self._own_client:
             self._client.close()
             self._client = None
+
+    # -- reading: the search of accepted messages ---------------------------------------
+    def read(self, url: str, params: Mapping[str, Any], budget: SearchBudget) -> Any:
+        """GET JSON within a search's budget; 401, 403 and 404 mean it cannot search."""
+        try:
+            return self.fetch(url, params, budget=budget)
+        except (Fatal, Rejected) as exc:
+            if exc.status in (401, 403, 404):
+                words = exc.reason.removesuffix(f" (check {', '.join(self.credentials)})")
+                raise Unsearchable(
+                    self.name,
+                    f"{words} (this account cannot search sent messages)",
+                    exc.status,
+                ) from None
+            raise

@@ -5,7 +5,12 @@ The message goes once per call with %recipient.field% placeholders; `recipient-v
 maps each address to its values, which also makes Mailgun send each recipient their own
 message (without it, everyone would see every address in To:). HTML placeholders use an
 HTML-escaped copy of each value. The answer carries one id for the whole call; Mailgun has
-no idempotency keys. Bases: https://api.mailgun.net (US), https://api.eu.mailgun.net (EU).
+no idempotency keys, so every message carries its issue and batch as `v:` user variables,
+and the Events API (GET /v3/{domain}/events, event=accepted, filtered on user-variables,
+up to 300 a page, paged by following `paging.next` until an empty page) says which
+recipients it accepted. Mailgun's "event polling" guide trusts a page only once its events
+are half an hour old: that is the default settle delay.
+Bases: https://api.mailgun.net (US), https://api.eu.mailgun.net (EU).
 Suppressions: the domain's bounces, unsubscribes and complaints, each paged by following
 `paging.next` until a page is empty. The lists are alphabetical, not by time, so a sync
 reads them whole and keeps what is newer than the last one.
@@ -16,21 +21,30 @@ from __future__ import annotations
 import email.utils
 import html
 import json
+import time
 from collections.abc import Iterator
 
 from newsletter.errors import SendError
 from newsletter.merge import lookup
 from newsletter.render.headers import clean
 from newsletter.send.providers.base import (
+    BATCH_KEY,
+    ISSUE_KEY,
     Batch,
+    Found,
     HttpCall,
     HttpProvider,
     Outcome,
+    ProviderError,
+    SearchBudget,
     Suppressed,
     mailbox,
     retoken,
     token_names,
 )
+
+EVENTS_PAGE = 300  # events: "The number of entries to return (300 max)"
+KEPT = 30 * 86400  # events are kept up to 30 days (paid plans)
 
 BASES = {"us": "https://api.mailgun.net", "eu": "https://api.eu.mailgun.net"}
 LISTS = (("bounces", "bounce"), ("unsubscribes", "unsubscribe"), ("complaints", "complaint"))
@@ -50,6 +64,8 @@ class MailgunProvider(HttpProvider):
     max_batch = 1000  # "maximum number of recipients allowed for Batch Sending is 1,000"
     default_rate = 10.0
     credentials = ("MAILGUN_API_KEY",)
+    searchable = True
+    default_settle = 1800.0  # "older than the threshold age (e.g. half an hour)"
     # "Mailgun supports internationalized email addresses ... Outgoing Messages (HTTP API)"
     # https://documentation.mailgun.com/docs/mailgun/user-manual/internationalization
     eai = True
@@ -64,12 +80,16 @@ class MailgunProvider(HttpProvider):
             raise SendError(f"mailgun: region must be us or eu, not '{self.settings.region}'")
         return BASES[region]
 
+    @property
+    def domain(self) -> str:
+        if not self.settings.domain:
+            raise SendError("mailgun: set delivery.domain (your sending domain) in newsletter.yaml")
+        return self.settings.domain
+
     def prepare(self, batch: Batch) -> HttpCall:
         from urllib.parse import quote, urlencode
 
-        domain = self.settings.domain
-        if not domain:
-            raise SendError("mailgun: set delivery.domain (your sending domain) in newsletter.yaml")
+        domain = self.domain
         message = self.message
         text_fields, html_fields = token_names(message.text), token_names(message.html)
         line_fields = token_names(message.subject).union(
@@ -89,6 +109,8 @@ class MailgunProvider(HttpProvider):
             ("text", retoken(message.text, _var)),
             ("html", retoken(message.html, lambda f: _var(f, "html"))),
             ("recipient-variables", json.dumps(variables, ensure_ascii=False)),
+            (f"v:{ISSUE_KEY}", message.slug),
+            (f"v:{BATCH_KEY}", batch.id),
         ]
         if message.reply_to:
             fields.append(("h:Reply-To", message.reply_to))
@@ -123,12 +145,42 @@ class MailgunProvider(HttpProvider):
         message_id = response.json().get("id")
         return [Outcome(r.key, True, message_id) for r in batch.recipients]
 
+    def search(
+        self, budget: SearchBudget, *, issue: str, batch=None, since=None
+    ) -> Iterator[Found]:
+        from urllib.parse import quote
+
+        wanted = {ISSUE_KEY: issue, **({BATCH_KEY: batch} if batch else {})}
+        begin = (since if since is not None else time.time() - KEPT) - 60
+        url = f"{self.base}/v3/{quote(self.domain)}/events"
+        params: dict | None = {
+            "event": "accepted",
+            "user-variables": json.dumps(wanted, separators=(",", ":")),
+            "begin": f"{begin:.0f}",
+            "ascending": "yes",
+            "limit": EVENTS_PAGE,
+        }
+        while True:
+            page = self.read(url, params, budget)
+            items = page.get("items") or []
+            for event in items:
+                variables = event.get("user-variables") or {}
+                if any(variables.get(k) != v for k, v in wanted.items()):
+                    continue  # never trust a filter we did not ask for precisely
+                headers = (event.get("message") or {}).get("headers") or {}
+                recipient = str(event.get("recipient") or "").lower()
+                if recipient:
+                    yield Found(recipient, headers.get("message-id"), variables.get(BATCH_KEY))
+            url, params = (page.get("paging") or {}).get("next"), None
+            if not items or not url:
+                return
+            if not url.startswith(self.base + "/"):  # the key goes with it: only to Mailgun
+                raise ProviderError(self.name, f"paging.next points elsewhere: {url[:80]}")
+
     def sync(self, since: float | None) -> Iterator[Suppressed]:
         from urllib.parse import quote
 
-        domain = self.settings.domain
-        if not domain:
-            raise SendError("mailgun: set delivery.domain (your sending domain) in newsletter.yaml")
+        domain = self.domain
         for name, reason in LISTS:
             url, params = f"{self.base}/v3/{quote(domain)}/{name}", {"limit": PAGE}
             while True:

@@ -2,10 +2,13 @@
 
 https://postmarkapp.com/developer/user-guide/send-email-with-api/batch-emails
 The batch answers 200 even when single messages fail: each result carries its own
-ErrorCode (0 = accepted), in the order of the request. Postmark has no idempotency keys.
-Suppressions come from the message stream's dump
-(https://postmarkapp.com/developer/api/suppressions-api): one answer, no paging, filtered
-by day.
+ErrorCode (0 = accepted), in the order of the request. Postmark has no idempotency keys,
+so every message carries its issue and batch as Metadata, and the Messages API
+(GET /messages/outbound, https://postmarkapp.com/developer/api/messages-api) says which
+ones it accepted: filtered by metadata_<key> and message stream, up to 500 a page, paged
+with offset (count + offset at most 10,000). Suppressions come from the message stream's
+dump (https://postmarkapp.com/developer/api/suppressions-api): one answer, no paging,
+filtered by day.
 """
 
 from __future__ import annotations
@@ -16,16 +19,24 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 from newsletter.send.providers.base import (
+    BATCH_KEY,
+    BATCH_SLOT,
+    ISSUE_KEY,
     Batch,
+    Found,
     HttpCall,
     HttpProvider,
     JsonTemplate,
     Outcome,
+    ProviderError,
+    SearchBudget,
     Suppressed,
     dumps,
     mailbox,
 )
 
+PAGE = 500  # "Max 500"
+WINDOW = 10_000  # "Count + Offset cannot exceed 10,000 messages"
 # SuppressionReason -> ours; ManualSuppression depends on who made it (see _reason).
 REASONS = {"HardBounce": "bounce", "SpamComplaint": "complaint"}
 
@@ -36,6 +47,9 @@ class PostmarkProvider(HttpProvider):
     max_batch = 500  # "up to 500 messages per API call, and up to 50 MB payload"
     default_rate = 10.0
     credentials = ("POSTMARK_SERVER_TOKEN",)
+    searchable = True
+    # Postmark documents no indexing delay for its Messages API; a minute is our margin.
+    default_settle = 60.0
     # A Broadcast stream with "Unsubscribe handling" on fills this and adds the
     # List-Unsubscribe headers (postmarkapp.com/support/article/1136).
     hosted_unsubscribe = "{{{ pm:unsubscribe }}}"
@@ -58,6 +72,8 @@ class PostmarkProvider(HttpProvider):
                 item.text(("," if index else "") + f'{{"Name":{dumps(name)},"Value":')
                 item.part(part).text("}")
             item.text("]")
+        item.text(f',"Metadata":{{{dumps(ISSUE_KEY)}:{dumps(message.slug)},{dumps(BATCH_KEY)}:')
+        item.value(BATCH_SLOT).text("}")
         return item.text("}").done()
 
     def prepare(self, batch: Batch) -> HttpCall:
@@ -81,6 +97,33 @@ class PostmarkProvider(HttpProvider):
                 reason = f"{result.get('ErrorCode')}: {result.get('Message', '')}"
                 outcomes.append(Outcome(recipient.key, False, reason=reason))
         return outcomes
+
+    def search(
+        self, budget: SearchBudget, *, issue: str, batch=None, since=None
+    ) -> Iterator[Found]:
+        params = {
+            "messagestream": self.settings.message_stream,
+            f"metadata_{ISSUE_KEY}": issue,
+            "count": PAGE,
+        }
+        if batch is not None:
+            params[f"metadata_{BATCH_KEY}"] = batch
+        offset = 0
+        while True:
+            page = self.read(f"{self.base}/messages/outbound", {**params, "offset": offset}, budget)
+            messages = page.get("Messages") or []
+            total = int(page.get("TotalCount") or 0)
+            for message in messages:
+                found = message.get("Metadata") or {}
+                for address in message.get("Recipients") or []:
+                    yield Found(address.lower(), message.get("MessageID"), found.get(BATCH_KEY))
+            offset += len(messages)
+            if not messages or offset >= total:
+                return
+            if offset + PAGE > WINDOW:
+                raise ProviderError(
+                    self.name, f"{total} messages match; its search pages through {WINDOW} only"
+                )
 
     def sync(self, since: float | None) -> Iterator[Suppressed]:
         stream = quote(self.settings.message_stream, safe="")
