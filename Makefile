@@ -58,7 +58,9 @@ test: install-system install-node install-test
 test-latest: install-system install-node
 	@PYTHON=$(PYTHON) VENV=$(LATEST) REMAKE_IF_OTHER=$(REMAKE_IF_OTHER) bash scripts/venv.sh
 	$(LATEST)/bin/python -m pip $(PIP_FLAGS) install --upgrade --upgrade-strategy eager -e '.[test]'
-	@$(LATEST)/bin/python -m pip $(PIP_FLAGS) list | grep -i -w -E '^($(subst $(space),|,$(WATCHED)))'
+	@echo "newest allowed releases:"
+	@$(LATEST)/bin/python -m pip --disable-pip-version-check list 2>/dev/null \
+	  | grep -i -w -E '^($(subst $(space),|,$(WATCHED)))'
 	$(LATEST)/bin/python -m pytest
 
 lock: venv
