@@ -2,12 +2,17 @@
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` system
 user (the Debian package creates it) and its commands run through `runuser`.
+
+With NEWSLETTER_TEST_POSTGRES set to the URL of a server that is already running (`make
+mutation` starts one for a whole module), the tests use it instead of starting their own:
+each test still gets an empty schema of its own, named after its process.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -15,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+SHARED = "NEWSLETTER_TEST_POSTGRES"
 _schemas = itertools.count(1)
 
 
@@ -46,6 +52,18 @@ class PostgresServer:
         self._run(BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
+    @classmethod
+    def shared(cls) -> PostgresServer | None:
+        """Return the running server NEWSLETTER_TEST_POSTGRES names, if any (never stopped)."""
+        url = os.environ.get(SHARED)
+        if not url:
+            return None
+        server = cls.__new__(cls)
+        server.dir = server.data = None
+        server.url = url
+        server.port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        return server
+
     def _run(self, *command) -> None:
         subprocess.run(
             _as_owner([str(c) for c in command]), check=True, capture_output=True, timeout=120
@@ -55,12 +73,15 @@ class PostgresServer:
         """Create an empty schema; return a URL whose tables land in it."""
         import psycopg
 
-        name = f"t{os.getpid()}_{next(_schemas)}"
+        # Random too: a shared server outlives processes, and process ids come round again.
+        name = f"t{os.getpid()}_{next(_schemas)}_{secrets.token_hex(4)}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         return f"{self.url}?options=-csearch_path%3D{name}"
 
     def stop(self) -> None:
+        if self.data is None:  # shared: its owner stops it
+            return
         subprocess.run(
             _as_owner([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
             capture_output=True,
