@@ -12,8 +12,9 @@ import signal
 import time
 
 import pytest
-from sendkit import Sender, sample_message, write_list
+from sendkit import Sender, sample_message, sample_workspace, write_list
 
+from newsletter.errors import SendError, display_path
 from newsletter.model import Series
 from newsletter.send.engine import Options
 from newsletter.send.job import SendJob, make_provider, search_provider
@@ -139,3 +140,69 @@ def test_the_search_provider_is_the_configured_one_or_the_one_named(sender):
     named = search_provider(sender.workspace, sender.series(provider="outbox"), "postmark")
     assert named.name == "postmark"
     named.close()
+
+
+def test_a_lost_ledger_is_refused_then_rebuilt_from_the_providers_records(
+    sender, postmark, tmp_path, monkeypatch
+):
+    delivery = postmark_delivery(postmark)
+    sender.send(3, delivery=delivery)
+    lost = tmp_path / "fresh" / "send.db"  # deleted, or a fresh clone: an empty ledger
+    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{lost}")
+    job = sender.job(5, delivery=delivery)
+    with pytest.raises(SendError) as refused:
+        job.plan()
+    job.close()
+    assert str(refused.value) == (
+        "postmark already has 3 messages of vol-1-1, but the ledger "
+        f"({display_path(sender.workspace.state_dir)}) has no record of sending it (deleted, "
+        "or a fresh clone?); nothing was sent. Run again with --reconcile to rebuild the "
+        "ledger from postmark's records and send only to the rest"
+    )
+    assert sum(postmark.received.values()) == 3
+    job = sender.job(5, delivery=delivery, rebuild=True)
+    try:
+        job.plan()
+        report = job.run()
+    finally:
+        job.close()
+    assert job.rebuilt == 3 and report.sent == 2
+    assert len(postmark.received) == 5 and max(postmark.received.values()) == 1
+
+
+def cli(*args: str):
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_an_outbox_send_claims_no_sync_and_no_check(sender, tmp_path):
+    ws = sample_workspace(tmp_path / "sample")
+    args = ("-w", str(ws), "send", "vol-2-10", "--list", str(write_list(ws / "list.csv", 3)))
+    dry = cli(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "to send now: 3" in dry.output and "newly suppressed" not in dry.output
+    sent = cli(*args, "--yes")
+    assert sent.exit_code == 0, sent.output
+    # The outbox rewrites its own files (nothing goes twice): there is nothing to check.
+    assert "to send now: 3" in sent.output and "not checked" not in sent.output
+
+
+def test_an_unknown_the_provider_cannot_be_asked_about_is_reported_once(
+    sender, ses_server, tmp_path
+):
+    ses_server.reset()
+    ses_server.faults[:] = [None, "lost"]  # SES took it, the answer was lost
+    ws = sample_workspace(
+        tmp_path / "sample", provider="ses", api_base=ses_server.url, region=ses_server.region
+    )
+    listed = write_list(ws / "list.csv", 3)
+    done = cli(
+        "-w", str(ws), "send", "vol-2-10", "--list", str(listed), "--yes", "--no-sync", "--no-probe"
+    )
+    assert done.exit_code == 1, done.output
+    notes = [line.strip() for line in done.output.splitlines() if "unknown" in line]
+    assert notes[-1].startswith("unknown: 1 (the provider may or may not have them)"), notes
+    assert not any("reconcile" in line for line in done.output.splitlines()), done.output
