@@ -13,6 +13,7 @@ import tempfile
 
 import pytest
 
+from newsletter.errors import StateError
 from newsletter.state import migrations, open_url
 
 ISSUE = "vol-1-1"
@@ -474,3 +475,40 @@ def test_sqlite_commits_a_durable_suppression_with_synchronous_full(tmp_path):
         "INSERT OR IGNORE INTO SUPPRESSION (KEY, ADDRESS, REASON, ADDED, SOURCE, LIST)"
         " VALUES ('A@X.ORG', 'A@X.ORG', 'BOUNCE', 1.0, 'MANUAL', NULL)",
     ]
+
+
+def test_a_state_that_cannot_be_opened_is_named_without_its_password(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StateError) as sqlite:
+        open_url(f"sqlite:///{tmp_path / 'file' / 'send.db'}")
+    assert str(sqlite.value).startswith(f"cannot open the state database {tmp_path / 'file'}")
+    with pytest.raises(StateError) as postgresql:
+        open_url("postgresql://editor:hunter2@127.0.0.1:1/news?connect_timeout=5")
+    shown = str(postgresql.value)
+    assert shown.startswith("cannot open the state database postgresql://editor:***@127.0.0.1:1")
+    assert "hunter2" not in shown
+
+
+def test_postgresql_sessions_say_they_are_newsletters(postgres):
+    store = open_url(postgres.schema())
+    try:  # what a database administrator sees in pg_stat_activity
+        assert store.conn.execute("SHOW application_name").fetchone()[0] == "newsletter"
+    finally:
+        store.close()
+
+
+def test_a_lost_postgresql_connection_still_closes_and_frees_the_lock(postgres):
+    import psycopg
+
+    url = postgres.schema()
+    store = open_url(url)
+    assert store.try_lock(ISSUE)
+    with psycopg.connect(postgres.url, autocommit=True) as admin:  # the server restarts, say
+        admin.execute("SELECT pg_terminate_backend(%s)", (store.conn.info.backend_pid,))
+    with pytest.raises(psycopg.OperationalError):
+        store.counts(ISSUE)
+    store.unlock(ISSUE)  # a send ending with the error above: no second error from here
+    store.close()
+    again = open_url(url)
+    assert again.try_lock(ISSUE)  # the server dropped the lock with the session
+    again.close()
