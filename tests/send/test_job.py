@@ -130,16 +130,20 @@ def test_a_failing_search_is_asked_once_per_run(sender, postmark, monkeypatch):
     assert postmark.searches == asked + 1
 
 
-def test_the_search_provider_is_the_configured_one_or_the_one_named(sender):
-    outbox = search_provider(sender.workspace, sender.series())
+def test_the_search_provider_is_the_configured_one_or_the_one_named(sender, postmark):
+    delivery = postmark_delivery(postmark)
+    sender.send(3, delivery=delivery)
+    series = sender.series(**{**delivery, "provider": "outbox"})
+    outbox = search_provider(sender.workspace, series)
     assert outbox.name == "outbox"
     # The outbox keeps no record to search: a lost ledger cannot be rebuilt from it.
     lookup = look_up_issue(outbox, "vol-1-1")
     assert not lookup.complete and lookup.problem.startswith("outbox ")
     outbox.close()
-    named = search_provider(sender.workspace, sender.series(provider="outbox"), "postmark")
-    assert named.name == "postmark"
+    named = search_provider(sender.workspace, series, "postmark")  # status --provider postmark
+    found = look_up_issue(named, "vol-1-1").found
     named.close()
+    assert sorted(f.address for f in found) == [f"user{i}@example.org" for i in range(3)]
 
 
 def test_a_lost_ledger_is_refused_then_rebuilt_from_the_providers_records(
