@@ -192,6 +192,7 @@ def test_an_outbox_send_claims_no_sync_and_no_check(sender, tmp_path):
     assert sent.exit_code == 0, sent.output
     # The outbox rewrites its own files (nothing goes twice): there is nothing to check.
     assert "to send now: 3" in sent.output and "not checked" not in sent.output
+    assert "rebuilt" not in sent.output and "recovered" not in sent.output
 
 
 def test_an_unknown_the_provider_cannot_be_asked_about_is_reported_once(
@@ -210,3 +211,17 @@ def test_an_unknown_the_provider_cannot_be_asked_about_is_reported_once(
     notes = [line.strip() for line in done.output.splitlines() if "unknown" in line]
     assert notes[-1].startswith("unknown: 1 (the provider may or may not have them)"), notes
     assert not any("reconcile" in line for line in done.output.splitlines()), done.output
+
+
+def test_two_issues_are_sent_at_once_but_one_issue_once(sender):
+    first = sender.job(3)
+    second = sender.job(3, message=sample_message("vol-1-2"))
+    again = sender.job(3)
+    try:
+        first.plan()
+        second.plan()  # another issue: its own lock
+        with pytest.raises(SendError, match="another 'newsletter send' is running"):
+            again.plan()
+    finally:
+        for job in (first, second, again):
+            job.close()

@@ -486,7 +486,10 @@ def test_a_state_that_cannot_be_opened_is_named_without_its_password(tmp_path):
         open_url("postgresql://editor:hunter2@127.0.0.1:1/news?connect_timeout=5")
     shown = str(postgresql.value)
     assert shown.startswith("cannot open the state database postgresql://editor:***@127.0.0.1:1")
-    assert "hunter2" not in shown
+    assert "refused" in shown and "hunter2" not in shown  # why, without the password
+    with pytest.raises(StateError) as malformed:  # libpq quotes the bad token: the password
+        open_url("postgresql://editor:hunt%zz2@127.0.0.1:1/news")
+    assert "hunt%zz2" not in str(malformed.value) and "percent-encoded" in str(malformed.value)
 
 
 def test_postgresql_sessions_say_they_are_newsletters(postgres):
@@ -512,3 +515,26 @@ def test_a_lost_postgresql_connection_still_closes_and_frees_the_lock(postgres):
     again = open_url(url)
     assert again.try_lock(ISSUE)  # the server dropped the lock with the session
     again.close()
+
+
+def test_a_sqlite_state_makes_its_folders_and_names_itself(tmp_path):
+    path = tmp_path / "states" / "digest" / "send.db"  # state.database_url: sqlite:///...
+    store = open_url(f"sqlite:///{path}")
+    assert store.url == f"sqlite:///{path}" and path.is_file()  # as state migrate shows it
+    store.close()
+
+
+def test_postgresql_refreshes_its_statistics_after_planning_a_big_list(postgres):
+    store = open_url(postgres.schema())
+    query = (
+        "SELECT reltuples FROM pg_class WHERE relname = 'recipients'"
+        " AND relnamespace = current_schema()::regnamespace"
+    )
+    try:
+        plan(store, *(row(n) for n in range(5)))
+        store.planned(ISSUE, 999)
+        assert store.conn.execute(query).fetchone()[0] == -1  # never analysed
+        store.planned(ISSUE, 1000)  # a big list: the planner must know it before the batches
+        assert store.conn.execute(query).fetchone()[0] == 5
+    finally:
+        store.close()
