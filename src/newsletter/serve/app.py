@@ -225,7 +225,15 @@ class UnsubscribeApp:
 
 def query(environ: Environ) -> dict[str, str]:
     """Return the first value of each query parameter."""
-    parsed = parse_qs(environ.get("QUERY_STRING", ""), max_num_fields=20)
+    return first_values(environ.get("QUERY_STRING", ""))
+
+
+def first_values(text: str) -> dict[str, str]:
+    """Return the first value of each field of a urlencoded text ({} past 20 fields)."""
+    try:
+        parsed = parse_qs(text, max_num_fields=20)
+    except ValueError:  # no link has that many: the neutral answer, not a 500
+        return {}
     return {name: values[0] for name, values in parsed.items()}
 
 
@@ -248,8 +256,7 @@ def read_form(content_type: str, body: bytes) -> dict[str, str]:
             if isinstance(name, str) and name not in form and isinstance(payload, bytes):
                 form[name] = payload.decode("utf-8", "replace").strip()
         return form
-    parsed = parse_qs(body.decode("utf-8", "replace"), max_num_fields=20)
-    return {name: values[0] for name, values in parsed.items()}
+    return first_values(body.decode("utf-8", "replace"))
 
 
 def request_headers(environ: Environ) -> dict[str, str]:
