@@ -34,19 +34,19 @@ class Searching:
     idempotent = False
     unsearchable_reason = "offers no search of the messages it accepted"
 
-    def __init__(self, has=(), settle: float = 0.0, fail: dict | None = None, clock=None):
+    def __init__(self, has=(), settle=0.0, fail: dict | None = None, clock=None, takes=None):
         self.has = {address: f"id-{address}" for address in has}  # what it accepted
         self.settle = settle
         self.fail = fail or {}  # batch -> the exception its search raises
-        self.clock = clock
+        self.clock, self.takes = clock, takes or {}  # batch -> seconds its search takes
         self.asked: list[tuple[str, str | None]] = []
         self.budgets: list = []
 
     def search(self, budget, *, issue: str, batch: str | None = None):
         self.asked.append((issue, batch))
         self.budgets.append(budget)
-        if self.clock and self.clock.search_takes:
-            self.clock.now += self.clock.search_takes
+        if batch in self.takes:
+            self.clock.now += self.takes[batch]
         if batch in self.fail:
             raise self.fail[batch]
         yield Found("stranger@example.org", "id-x", batch)  # not of this batch: ignored
@@ -58,7 +58,7 @@ class Clock:
     """time.time() and time.sleep() as reconcile sees them."""
 
     def __init__(self, now: float):
-        self.now, self.slept, self.search_takes = now, [], 0.0
+        self.now, self.slept = now, []
         self.interrupt = False
 
     def time(self) -> float:
@@ -192,13 +192,24 @@ def test_ctrl_c_while_waiting_leaves_them_unknown(ledger, clock):
 
 def test_no_wait_when_the_delay_passed_during_the_search(ledger, clock):
     unknown(ledger, {"b1": ["a@x.org", "b@x.org"]})
-    provider = Searching(has=["a@x.org"], settle=60, clock=clock)
-    clock.now, clock.search_takes = T0 + 30, 30  # the first search ends at T0 + 60
+    provider = Searching(has=["a@x.org"], settle=60, clock=clock, takes={"b1": 30})
+    clock.now = T0 + 30  # the first search ends at T0 + 60
     notes: list[str] = []
     result = reconcile(ledger, provider, note=notes.append)
     assert clock.slept == [] and notes == []
     assert states(ledger)["b@x.org"][0] == "pending"
     assert (result.batches, result.absent, result.waiting) == (1, 1, 0)
+
+
+def test_no_wait_when_the_delay_ends_as_the_round_does(ledger, clock):
+    unknown(ledger, {"b1": ["a@x.org"], "b2": ["b@x.org"]})
+    provider = Searching(has=["b@x.org"], settle=60, clock=clock, takes={"b2": 50})
+    clock.now = T0 + 10  # b1 is not settled; asking about b2 takes until T0 + 60
+    notes: list[str] = []
+    reconcile(ledger, provider, note=notes.append)
+    assert clock.slept == [] and notes == []  # no "waiting 0 s"
+    assert provider.asked == [(ISSUE, "b1"), (ISSUE, "b2"), (ISSUE, "b1")]
+    assert states(ledger)["a@x.org"][0] == "pending"
 
 
 def test_giving_up_fails_the_absent_with_their_last_error(ledger, clock):
