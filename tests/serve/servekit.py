@@ -214,6 +214,7 @@ class Answer:
     headers: list[tuple[str, str]]
     body: bytes
     suppressed_when_answering: set[str]  # what the state held when the status was sent
+    logged: str  # what the app wrote to the server's error stream (wsgi.errors)
 
     @property
     def status(self) -> int:
@@ -239,6 +240,7 @@ def call(
     **environ: object,
 ) -> Answer:
     """Send one request to a WSGI app in this process, as a WSGI server would."""
+    errors = io.StringIO()
     request = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
@@ -249,7 +251,7 @@ def call(
         "SERVER_PROTOCOL": "HTTP/1.1",
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(body or b""),
-        "wsgi.errors": io.StringIO(),
+        "wsgi.errors": errors,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
@@ -268,7 +270,8 @@ def call(
         return lambda data: None
 
     chunks = app(request, start_response)
-    return Answer(seen["status"], seen["headers"], b"".join(chunks), seen["suppressed"])
+    body = b"".join(chunks)
+    return Answer(seen["status"], seen["headers"], body, seen["suppressed"], errors.getvalue())
 
 
 def stored(root: Path) -> set[str]:

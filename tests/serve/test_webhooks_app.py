@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+import types
 
 import pytest
 
@@ -44,9 +45,20 @@ def basic(password: str, user: str = "postmark", scheme: str = "Basic") -> dict[
     return {"Authorization": f"{scheme} {encoded}"}
 
 
-def assert_refused(answer) -> None:
+def assert_refused(answer, provider: str, why: str) -> None:
+    """401 and nothing more for the provider; the reason only in the server's log."""
     assert (answer.status_line, answer.body) == ("401 Unauthorized", b"not verified\n")
     assert answer.header("Content-Type") == "text/plain; charset=utf-8"
+    assert answer.logged == f"newsletter serve: {provider} webhook refused: {why}\n"
+
+
+@pytest.fixture
+def frozen(monkeypatch):
+    """Stop the clock the webhooks check timestamps against; return its epoch seconds."""
+    now = float(int(time.time()))
+    clock = types.SimpleNamespace(time=lambda: now, monotonic=time.monotonic)
+    monkeypatch.setattr(webhooks, "time", clock)
+    return int(now)
 
 
 def iso(epoch: float) -> str:
@@ -85,33 +97,40 @@ def test_mailgun_event_without_a_time_is_taken_now(hooked_app):
     assert before <= recorded(hooked_app)["now@example.org"][2] <= time.time()
 
 
-def test_mailgun_forged_stale_or_malformed_events_are_refused(hooked_app):
+def test_mailgun_forged_stale_or_malformed_events_are_refused(hooked_app, frozen):
     event = {"event": "complained", "recipient": "angry@example.org"}
-    now = int(time.time())
     good = json.loads(mailgun_event(event))
-    unsigned = json.dumps({"event-data": event}).encode()
-    wrong_signature = json.dumps(
-        {**good, "signature": {**good["signature"], "signature": "0" * 64}}
-    ).encode()
-    for body in (
-        mailgun_event(event, key="not-the-key"),
-        mailgun_event(event, stamp=now - 960),  # older than the 15 minutes
-        mailgun_event(event, stamp=now + 960),  # or as far in the future
-        mailgun_event(event, stamp=-5),
-        wrong_signature,
-        unsigned,
-        b"{}",
-        b"[]",
-        b"not json",
-        b"",
+    signature = good["signature"]
+    forged = {**good, "signature": {**signature, "signature": "0" * 64}}
+    unsigned = {"event-data": event}
+    no_token = {**good, "signature": {k: v for k, v in signature.items() if k != "token"}}
+    timing = "the timestamp is not within 900 s of now"
+    for body, why in (
+        (mailgun_event(event, key="not-the-key"), "the signature does not verify"),
+        (json.dumps(forged).encode(), "the signature does not verify"),
+        (mailgun_event(event, stamp=frozen - 901), timing),  # older than the 15 minutes
+        (mailgun_event(event, stamp=frozen + 901), timing),  # or as far in the future
+        (mailgun_event(event, stamp=-5), timing),
+        (json.dumps(unsigned).encode(), "no signature"),
+        (json.dumps(no_token).encode(), "no signature"),
+        (json.dumps({**good, "signature": "x"}).encode(), "no signature"),
+        (json.dumps({**good, "signature": None}).encode(), "no signature"),
+        (b"{}", "no signature"),
+        (b"[]", "the body is not a JSON object"),
+        (b"not json", "the body is not JSON"),
+        (b"", "the body is not JSON"),
     ):
-        assert_refused(post(hooked_app, "mailgun", body))
+        answer = post(hooked_app, "mailgun", body)
+        assert_refused(answer, "mailgun", why)
+        assert "angry" not in answer.logged and MAILGUN_KEY not in answer.logged
     assert recorded(hooked_app) == {}
-    # Within the window either way, a signed event is taken.
-    for stamp, address in ((now - 840, "late@example.org"), (now + 840, "early@example.org")):
-        body = mailgun_event({**event, "recipient": address}, stamp=stamp)
-        assert post(hooked_app, "mailgun", body).status == 200
-    assert set(recorded(hooked_app)) == {"late@example.org", "early@example.org"}
+    # Within the window either way, a signed event is taken: 15 minutes exactly.
+    for stamp, address in ((frozen - 900, "late@example.org"), (frozen + 900, "soon@example.org")):
+        answer = post(
+            hooked_app, "mailgun", mailgun_event({**event, "recipient": address}, stamp=stamp)
+        )
+        assert answer.status == 200 and answer.logged == ""
+    assert set(recorded(hooked_app)) == {"late@example.org", "soon@example.org"}
 
 
 def test_mailgun_timestamp_must_be_digits(hooked_app):
@@ -119,10 +138,10 @@ def test_mailgun_timestamp_must_be_digits(hooked_app):
     for stamp in ("12.5e8", " 1700000000", "", "soon"):
         signature = hmac.new(MAILGUN_KEY.encode(), (stamp + token).encode(), hashlib.sha256)
         sign = {"timestamp": stamp, "token": token, "signature": signature.hexdigest()}
-        body = json.dumps(
-            {"signature": sign, "event-data": {"event": "complained", "recipient": "x@example.org"}}
-        )
-        assert_refused(post(hooked_app, "mailgun", body.encode()))
+        event = {"event": "complained", "recipient": "x@example.org"}
+        body = json.dumps({"signature": sign, "event-data": event}).encode()
+        answer = post(hooked_app, "mailgun", body)
+        assert_refused(answer, "mailgun", "the timestamp is not within 900 s of now")
     assert recorded(hooked_app) == {}
 
 
@@ -131,8 +150,10 @@ def test_each_mailgun_token_is_taken_once(hooked_app):
     genuine = mailgun_event(event)
     assert post(hooked_app, "mailgun", genuine).status == 200
     # Mailgun signs the timestamp and token, not the body: a seen token is never taken again.
-    assert_refused(post(hooked_app, "mailgun", genuine))
-    assert_refused(post(hooked_app, "mailgun", genuine.replace(b"angry@", b"victim@")))
+    replay = "the token was taken before (a replay)"
+    assert_refused(post(hooked_app, "mailgun", genuine), "mailgun", replay)
+    altered = post(hooked_app, "mailgun", genuine.replace(b"angry@", b"victim@"))
+    assert_refused(altered, "mailgun", replay)
     assert set(recorded(hooked_app)) == {"angry@example.org"}
 
 
@@ -150,8 +171,17 @@ def test_a_token_is_taken_again_only_after_its_window(monkeypatch):
     assert tokens.take("t3") and list(tokens.seen) == ["t3"]
 
 
-def test_mailgun_takes_tokens_for_the_window_of_its_timestamps():
-    assert webhooks.MAILGUN_TOKENS.window == 900
+def test_tokens_are_remembered_for_the_15_minutes_a_timestamp_is_taken(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(webhooks.time, "monotonic", lambda: clock[0])
+    for tokens in (Tokens(), webhooks.MAILGUN_TOKENS):
+        start = clock[0]
+        assert tokens.take("t-900")
+        clock[0] = start + 899.5
+        assert not tokens.take("t-900")
+        clock[0] = start + 900
+        assert tokens.take("t-900")
+        clock[0] = start + 5000
 
 
 # -- Resend (Svix) --------------------------------------------------------------------
@@ -206,49 +236,54 @@ def test_resend_accepts_any_of_several_signatures(hooked_app):
     assert set(recorded(hooked_app)) == {"left@example.org"}
 
 
-def test_resend_forged_stale_or_tampered_events_are_refused(hooked_app):
+def test_resend_forged_stale_or_tampered_events_are_refused(hooked_app, frozen):
     body = resend_body("contact.updated", {"email": "left@example.org", "unsubscribed": True})
     wrong = svix_headers(body, secret="whsec_" + base64.b64encode(b"other").decode())
     headers = svix_headers(body)
-    now = int(time.time())
+    key = base64.b64decode(RESEND_SECRET.removeprefix("whsec_"))
 
-    def stamped(stamp: str) -> dict[str, str]:
-        key = base64.b64decode(RESEND_SECRET.removeprefix("whsec_"))
-        signed = f"{headers['svix-id']}.{stamp}.".encode() + body
-        digest = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    def signed(stamp: str, ident: str = headers["svix-id"]) -> dict[str, str]:
+        text = f"{ident}.{stamp}.".encode() + body
+        digest = base64.b64encode(hmac.new(key, text, hashlib.sha256).digest()).decode()
         return {**headers, "svix-timestamp": stamp, "svix-signature": f"v1,{digest}"}
 
+    unsigned = {k: v for k, v in headers.items() if k != "svix-signature"}
+    anonymous = {k: v for k, v in signed(headers["svix-timestamp"], "").items() if k != "svix-id"}
+    digest = headers["svix-signature"].partition(",")[2]
+    forged, timing = "the signature does not verify", "the timestamp is not within 300 s of now"
     cases = [
-        (body, wrong),
-        (body.replace(b"left@", b"victim@"), headers),
-        (body, {**headers, "svix-id": "msg_other"}),
-        (body, {**headers, "svix-signature": ""}),
-        (body, {k: v for k, v in headers.items() if k != "svix-signature"}),
-        (body, {**headers, "svix-signature": headers["svix-signature"].replace("v1,", "v1")}),
-        (body, stamped(str(now - 330))),  # older than 5 minutes
-        (body, stamped(str(now + 330))),
-        (body, stamped("soon")),
-        (b"[]", svix_headers(b"[]")),
-        (b"not json", svix_headers(b"not json")),
+        (body, wrong, forged),
+        (body.replace(b"left@", b"victim@"), headers, forged),
+        (body, {**headers, "svix-id": "msg_other"}, forged),
+        (body, {**headers, "svix-signature": ""}, forged),
+        (body, {**headers, "svix-signature": f"v1{digest}"}, forged),
+        (body, {**headers, "svix-signature": f"v1,x,{digest}"}, forged),
+        (body, unsigned, "no Svix signature headers"),
+        (body, anonymous, "no Svix signature headers"),
+        (body, signed(str(frozen - 301)), timing),  # older than 5 minutes
+        (body, signed(str(frozen + 301)), timing),
+        (body, signed("soon"), timing),
+        (b"[]", svix_headers(b"[]"), "the body is not a JSON object"),
+        (b"not json", svix_headers(b"not json"), "the body is not JSON"),
     ]
-    for content, sent in cases:
-        assert_refused(post(hooked_app, "resend", content, sent))
+    for content, sent, why in cases:
+        answer = post(hooked_app, "resend", content, sent)
+        assert_refused(answer, "resend", why)
+        assert "left@" not in answer.logged and RESEND_SECRET not in answer.logged
     assert recorded(hooked_app) == {}
-    for stamp in (now - 270, now + 270):  # within 5 minutes either way
-        assert post(hooked_app, "resend", body, stamped(str(stamp))).status == 200
+    for stamp in (frozen - 300, frozen + 300):  # 5 minutes exactly, either way
+        assert post(hooked_app, "resend", body, signed(str(stamp))).status == 200
     assert set(recorded(hooked_app)) == {"left@example.org"}
 
 
 def test_a_resend_secret_that_is_not_base64_refuses_everything():
     body = resend_body("contact.updated", {"email": "left@example.org", "unsubscribed": True})
     read = webhooks.PROVIDERS["resend"][1]
-    with pytest.raises(webhooks.Refused):
+    with pytest.raises(webhooks.Refused, match=r"^the secret is not base64 \(whsec_\.\.\.\)$"):
         read("whsec_not*base64", svix_headers(body), body)
     # The secret as Resend shows it, with its prefix, is what verifies.
-    assert read(RESEND_SECRET, svix_headers(body), body)[0][:2] == (
-        "left@example.org",
-        "unsubscribe",
-    )
+    (event,) = read(RESEND_SECRET, svix_headers(body), body)
+    assert event[:2] == ("left@example.org", "unsubscribe")
 
 
 # -- Postmark -------------------------------------------------------------------------
@@ -295,23 +330,31 @@ def test_postmark_events_are_recorded(hooked_app):
 def test_postmark_needs_its_basic_credentials(hooked_app):
     body = postmark_body(RecordType="SpamComplaint", Email="angry@example.org")
     encoded = base64.b64encode(f"postmark:{POSTMARK_SECRET}".encode()).decode()
-    for headers in (
-        {},
-        basic("wrong"),
-        basic(POSTMARK_SECRET[:-1]),
-        basic(""),
-        basic(POSTMARK_SECRET, scheme="Bearer"),
-        {"Authorization": f"Basic{encoded}"},
-        {"Authorization": encoded},
-        {"Authorization": "Basic !!not-base64!!"},
-        {"Authorization": "Basic " + base64.b64encode(b"\xff:\xfe").decode()},
-        {"Authorization": "Basic " + base64.b64encode(POSTMARK_SECRET.encode()).decode()},
+    wrong, unreadable = "wrong credentials", "the credentials are not Basic user:password"
+    for headers, why in (
+        ({}, "no credentials"),
+        (basic("wrong"), wrong),
+        (basic(POSTMARK_SECRET[:-1]), wrong),
+        (basic(""), wrong),
+        (basic(POSTMARK_SECRET, scheme="Bearer"), wrong),
+        ({"Authorization": f"Basic{encoded}"}, wrong),
+        ({"Authorization": encoded}, wrong),
+        ({"Authorization": "Basic " + base64.b64encode(POSTMARK_SECRET.encode()).decode()}, wrong),
+        ({"Authorization": "Basic !!not-base64!!"}, unreadable),
+        ({"Authorization": "Basic " + base64.b64encode(b"\xff:\xfe").decode()}, unreadable),
     ):
-        assert_refused(post(hooked_app, "postmark", body, headers))
+        answer = post(hooked_app, "postmark", body, headers)
+        assert_refused(answer, "postmark", why)
+        assert POSTMARK_SECRET not in answer.logged
     assert recorded(hooked_app) == {}
-    assert post(hooked_app, "postmark", b"not json", basic(POSTMARK_SECRET)).status == 401
-    for headers in (basic(POSTMARK_SECRET, user=""), basic(POSTMARK_SECRET, scheme="basic")):
-        assert post(hooked_app, "postmark", body, headers).status == 200  # any user, any case
+    answer = post(hooked_app, "postmark", b"not json", basic(POSTMARK_SECRET))
+    assert_refused(answer, "postmark", "the body is not JSON")
+    for headers in (
+        basic(POSTMARK_SECRET, user=""),  # any user
+        basic(POSTMARK_SECRET, scheme="basic"),  # the scheme in any case
+        {"Authorization": f"Basic  {encoded}"},  # RFC 7235: one or more spaces
+    ):
+        assert post(hooked_app, "postmark", body, headers).status == 200
     assert set(recorded(hooked_app)) == {"angry@example.org"}
 
 
@@ -330,6 +373,7 @@ def test_webhook_bodies_over_256_kib_are_refused(hooked_app):
     assert len(padded) == 256 * 1024
     answer = post(hooked_app, "mailgun", padded + b" ")
     assert (answer.status_line, answer.body) == ("413 Content Too Large", b"too large\n")
+    assert answer.header("Content-Type") == "text/plain; charset=utf-8"
     assert recorded(hooked_app) == {}
     assert post(hooked_app, "mailgun", padded).status == 200
     assert set(recorded(hooked_app)) == {"big@example.org"}
