@@ -262,6 +262,8 @@ def call(
         key = name.upper().replace("-", "_")
         request[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else f"HTTP_{key}"] = value
     request.update(environ)
+    for name in [k for k, v in request.items() if v is None]:  # None: leave it out
+        del request[name]
     seen: dict = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info=None):

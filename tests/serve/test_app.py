@@ -389,10 +389,14 @@ def test_create_app_reads_the_environment(tmp_path, monkeypatch):
 def test_no_secret_no_app(tmp_path, monkeypatch):
     root = workspace(tmp_path / "ws", 8080)
     monkeypatch.delenv("NEWSLETTER_UNSUBSCRIBE_SECRET", raising=False)
-    with pytest.raises(WorkspaceError, match="set NEWSLETTER_UNSUBSCRIBE_SECRET"):
-        create_app(root)
-    with pytest.raises(WorkspaceError, match="set NEWSLETTER_UNSUBSCRIBE_SECRET"):
-        create_app(root, "")
+    said = (
+        "set NEWSLETTER_UNSUBSCRIBE_SECRET (the secret the send signed the links with): "
+        "without it no unsubscribe link can be checked"
+    )
+    for secret in (None, ""):
+        with pytest.raises(WorkspaceError) as refused:
+            create_app(root, secret)
+        assert refused.value.message == said
     monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
     served = create_app(root, SECRET)
     try:
@@ -405,5 +409,107 @@ def test_no_secret_no_app(tmp_path, monkeypatch):
 def test_a_broken_configuration_is_reported_not_served(tmp_path):
     root = workspace(tmp_path / "ws", 8080)
     (root / "newsletter.yaml").write_text("name: [unclosed\n", encoding="utf-8")
-    with pytest.raises(ValidationError, match=r"newsletter\.yaml has problems"):
+    with pytest.raises(ValidationError, match=r"newsletter\.yaml has problems") as refused:
         create_app(root, SECRET)
+    assert refused.value.diagnostics  # each problem, with its line, for the command to show
+
+
+def test_create_app_serves_the_workspace_it_is_started_in(tmp_path, monkeypatch):
+    root = workspace(tmp_path / "ws", 8080)
+    for name in ("NEWSLETTER_WORKSPACE", "NEWSLETTER_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(root)
+    served = create_app(secret=SECRET)
+    try:
+        assert served.workspace.root == root
+    finally:
+        served.store.close()
+
+
+def test_a_service_of_its_own_host_answers_at_its_root(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    root = workspace(tmp_path / "ws", 8080, unsubscribe_url="https://lists.example.org")
+    served = create_app(root, SECRET)
+    try:
+        query = signed_query("a@example.org")
+        # PEP 3333: SCRIPT_NAME and PATH_INFO may be left out when they are empty.
+        for environ in ({"PATH_INFO": ""}, {"PATH_INFO": None, "SCRIPT_NAME": None}):
+            answer = call(served, "GET", query=query, **environ)
+            assert answer.status == 200
+            assert form_action(answer) == f"/?{query}"
+        answer = call(served, "GET", "/unsubscribe/", query=query, SCRIPT_NAME=None)
+        assert form_action(answer) == f"/unsubscribe/?{query}"
+    finally:
+        served.store.close()
+
+
+def test_a_request_without_a_method_is_a_get_and_acts_on_nothing(app):
+    query = signed_query("ana.ito@example.org")
+    answer = call(app, "GET", query=query, body=ONE_CLICK, headers=FORM, REQUEST_METHOD=None)
+    assert answer.status == 200 and title(answer) == f"Unsubscribe · {SERIES}"
+    assert suppressions(app.workspace.root) == {}
+
+
+def test_the_state_is_opened_when_the_app_starts(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_DATABASE_URL", raising=False)
+    root = workspace(tmp_path / "ws", 8080)
+    (root / ".newsletter").write_text("a file where the state's folder belongs")
+    with pytest.raises(Exception) as failure:
+        create_app(root, SECRET)
+    assert not isinstance(failure.value, AssertionError)
+
+
+def test_overlong_fields_are_refused_before_any_signature_is_computed(app, monkeypatch):
+    from newsletter.serve import app as module
+
+    checked: list[str] = []
+    real = module.verify
+
+    def verify(secret, list_id, email, token):
+        checked.append(email)
+        return real(secret, list_id, email, token)
+
+    monkeypatch.setattr(module, "verify", verify)
+    longest = "a" * 64 + "@" + "b" * 251 + ".org"  # 320 characters, as RFC 3696 allows
+    assert len(longest) == 320
+    for email in (longest, longest + "x"):
+        call(app, "GET", query=signed_query(email))
+    token = sign(SECRET, LIST_ID, "a@example.org")
+    for padded in (token + "=" * (64 - len(token)), token + "=" * (65 - len(token))):
+        call(app, "GET", query=signed_query("b@example.org", token=padded))
+    assert checked == [longest, "b@example.org"]
+
+
+def test_a_body_that_is_not_utf_8_is_read_as_far_as_it_goes(app):
+    query = signed_query("nia@example.org")
+    answer = call(app, "POST", query=query, body=b"List-Unsubscribe=One-Click&x=\xff\xfe")
+    assert answer.status == 200 and entry(app, "nia@example.org")[2] == "one-click"
+    body = multipart([("List-Unsubscribe", "One-Click"), ("x", "BYTE")]).replace(b"BYTE", b"\xff")
+    query = signed_query("oli@example.org")
+    headers = {"Content-Type": RFC_8058_TYPE}
+    answer = call(app, "POST", query=query, body=body, headers=headers)
+    assert answer.status == 200 and entry(app, "oli@example.org")[2] == "one-click"
+
+
+class Stream:
+    """A request body as a server hands it over: reading past what is asked is a bug."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def read(self, size: int = -1) -> bytes:
+        assert size is not None and size >= 0, "an unbounded read of the request body"
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+
+def test_the_body_is_read_to_its_length_and_never_unbounded(app):
+    query = signed_query("pat@example.org")
+    more = ONE_CLICK + b"&" + b"x" * 10_000  # the next request's bytes, or a flood
+    stream = Stream(more)
+    answer = call(app, "POST", query=query, headers={"Content-Length": str(len(ONE_CLICK))},
+                  **{"wsgi.input": stream})  # fmt: skip
+    assert answer.status == 200 and entry(app, "pat@example.org")[2] == "one-click"
+    assert len(stream.data) == len(more) - len(ONE_CLICK)
+    answer = call(app, "POST", query=query, **{"wsgi.input": Stream(more)})  # no length
+    assert answer.status == 413

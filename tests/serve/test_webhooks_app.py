@@ -413,3 +413,11 @@ def test_iso_times_of_events():
     assert webhooks._iso("2019-11-05T16:33:54Z") == 1572971634
     assert webhooks._iso("2019-11-05T16:33:54+01:00") == 1572971634 - 3600
     assert iso(webhooks._iso("2019-11-05T16:33:54.5Z")) == "2019-11-05T16:33:54Z"
+
+
+def test_a_refusal_goes_to_stderr_without_an_error_stream(hooked_app, capsys):
+    answer = call(hooked_app, "POST", "/webhooks/mailgun", body=b"{}", **{"wsgi.errors": None})
+    assert answer.status == 401
+    printed = capsys.readouterr()
+    assert printed.err == "newsletter serve: mailgun webhook refused: no signature\n"
+    assert printed.out == ""

@@ -18,7 +18,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -125,9 +125,8 @@ class UnsubscribeApp:
         method = environ.get("REQUEST_METHOD", "GET")
         handler = methods.get("GET" if method == "HEAD" else method)
         if handler is None:
-            allow = ", ".join(methods)
             response = self.page(405, "serve/neutral.html.j2", {"title": "Not allowed"})
-            return Response(405, response.body, headers=(("Allow", allow),))
+            return replace(response, headers=(("Allow", ", ".join(methods)),))
         return handler(environ)
 
     # -- handlers ---------------------------------------------------------------------
@@ -192,7 +191,7 @@ class UnsubscribeApp:
         """Return the address of a link signed for this list, or None."""
         from newsletter.send.subscribers import check_address
 
-        list_id, email, token = (fields.get(k, "") for k in ("list", "email", "token"))
+        list_id, email, token = (fields.get(k) for k in ("list", "email", "token"))
         if not (list_id and email and token) or len(email) > 320 or len(token) > 64:
             return None
         # Both comparisons always run, in constant time, whichever fails.
@@ -298,7 +297,7 @@ def create_app(workspace: str | Path | None = None, secret: str | None = None) -
     from newsletter.loader import load_series
 
     if secret is None:
-        secret = os.environ.get(SECRET_ENV, "")
+        secret = os.environ.get(SECRET_ENV)
     if not secret:
         raise WorkspaceError(
             f"set {SECRET_ENV} (the secret the send signed the links with): without it no "
