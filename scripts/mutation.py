@@ -63,7 +63,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "escaping": (
         ["src/newsletter/markup.py", "src/newsletter/render/templates.py"],
-        ["tests/test_fuzz.py", "tests/render/test_templating.py", "tests/render/test_email.py"],
+        ["tests/test_markup.py", "tests/test_fuzz.py", "tests/render/test_templating.py",
+         "tests/render/test_email.py"],
     ),
     "YAML source checks": (
         ["src/newsletter/source.py"],

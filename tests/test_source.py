@@ -227,6 +227,14 @@ def test_a_needle_is_located_on_its_own_line_inside_a_block_value():
     assert source.locate(("summary",), "one") == (4, 3)
 
 
+def test_a_needle_is_looked_up_from_the_first_character_of_the_value_and_no_earlier():
+    source = parse_yaml(b"a: 1\npair: ab ab\nrow: xxx\n", "f.yaml")
+    assert source.locate(("pair",), "ab") == (2, 7)
+    assert source.locate(("pair",), "ab", nth=1) == (2, 10)
+    assert source.locate(("row",), "xx", nth=1) == (3, 7)  # overlapping: the next character
+    assert source.locate(("pair",), " ab") == (2, 9)  # the space before the value is not in it
+
+
 def test_a_needle_not_in_the_value_falls_back_to_the_value_start():
     source = parse_yaml(BLOCK, "f.yaml")
     assert source.locate(("summary",), "two", nth=2) == (3, 10)  # only two of them
@@ -314,7 +322,7 @@ def test_non_utf8_byte_on_a_later_line_is_located():
 
 @pytest.mark.parametrize("libyaml", [True, False])
 def test_raw_control_character_on_a_later_line_is_located_and_named(monkeypatch, libyaml):
-    if not libyaml:  # PyYAML's own reader names the character, libyaml gives its code
+    if not libyaml:  # PyYAML's own reader, as where PyYAML is built without libyaml
         import yaml
 
         import newsletter.source
@@ -396,7 +404,9 @@ def test_a_file_of_exactly_the_limit_is_read(tmp_path):
 
 
 def test_an_unreadable_file_is_named_as_displayed(tmp_path):
-    found = read_yaml(tmp_path, "issues/vol-1-1.yaml").diagnostics  # a folder
+    source = read_yaml(tmp_path, "issues/vol-1-1.yaml")  # a folder
+    found = source.diagnostics
+    assert source.path == "issues/vol-1-1.yaml" and source.data is None
     assert [str(d) for d in found] == [
         "issues/vol-1-1.yaml:1:1: error: cannot read file: Is a directory"
     ]

@@ -165,10 +165,11 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         return source
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
-        # libyaml gives the character's code (7), PyYAML the character itself ('\x07')
-        found = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        # the error holds the character's code (7): show the character as Python writes it
         source.diagnostics.append(
-            Diagnostic(display, line, column, f"character {found!a} is not allowed in YAML")
+            Diagnostic(
+                display, line, column, f"character {chr(exc.character)!a} is not allowed in YAML"
+            )
         )
         return source
     except RecursionError:
