@@ -78,6 +78,7 @@ def test_the_unsubscribe_field_stands_for_a_whole_link():
         ("  https://example.org/a  ", "https://example.org/a"),
         ("https://example.org/?ref=%%first_name%%", "https://example.org/?ref=%%first_name%%"),
         ("https://%%first_name%%.example.org/", "https://%%first_name%%.example.org/"),
+        ("https://%%site%%/welcome", "https://%%site%%/welcome"),  # the host from the list
         (" %%unsubscribe_url%% ", "%%unsubscribe_url%%"),
     ],
 )
@@ -161,3 +162,40 @@ def test_images_give_their_source_plain_alt_text_and_title():
 def test_plain_keeps_the_words_and_drops_the_markup():
     text = "A [link](https://x.org) and `code`\nnext **bold**  \nend"
     assert markup.plain(text) == "A link and code next bold end"
+
+
+def test_inline_text_is_checked_as_it_is_rendered_inline():
+    # Four spaces make a code block of block Markdown, but an inline summary renders the
+    # link: it must be checked as one.
+    text = "    [a](ftp://example.org/)"
+    assert markup.check_links(text) == text
+    with pytest.raises(markup.TextError, match=r"ftp://example\.org/"):
+        markup.check_links(text, inline=True)
+    assert markup.links(text) == [] and markup.links(text, inline=True) == ["ftp://example.org/"]
+    assert markup.images("    ![x](a.png)") == []
+    assert markup.images("    ![x](a.png)", inline=True) == [("a.png", "x", "")]
+
+
+def test_reference_links_of_block_text_are_found_and_checked():
+    text = "See [the source].\n\n[the source]: ftp://example.org/\n"
+    assert markup.links(text) == ["ftp://example.org/"]
+    with pytest.raises(markup.TextError, match=r"ftp://example\.org/"):
+        markup.check_links(text)
+
+
+def test_a_script_image_is_seen_by_the_checks_though_a_reader_never_gets_it():
+    assert markup.images("![x](javascript:alert(1))") == [("javascript:alert(1)", "x", "")]
+    assert "<img" not in to_html("![x](javascript:alert(1))")
+
+
+def test_a_problem_of_a_whole_issue_is_reported_at_the_field_it_belongs_to():
+    from newsletter.loader import validate
+    from newsletter.model import Issue
+    from newsletter.source import parse_yaml
+
+    source = parse_yaml(b"volume: 1\nnumber: 1\ndate: 2024-01-15\nitems: []\n", "f.yaml")
+    validate(source, Issue)
+    assert [str(d) for d in source.diagnostics] == [
+        "f.yaml:4:1: error: items: is empty: an issue needs at least one entry in 'items' or "
+        "'articles'"
+    ]

@@ -127,6 +127,9 @@ def test_a_syntax_error_reads_as_one_line_at_the_template_line(tmp_path, monkeyp
     ws = _workspace(tmp_path, {"a.html.j2": "ok\n{% if %}\n"})
     message, [line] = _failure(ws, "a.html.j2")
     assert message == "template templates/a.html.j2 has a syntax error"
+    with pytest.raises(RenderError) as caught:
+        render_template(ws, "a.html.j2", {})
+    assert [d.column for d in caught.value.diagnostics] == [0]  # unknown
     assert line.startswith("templates/a.html.j2:2: error: ")  # a template has no column
     assert "\n" not in line and not line.endswith((": ", "None"))
 
@@ -138,6 +141,10 @@ def test_a_runtime_error_reads_as_what_went_wrong_at_the_template_line(tmp_path,
         "template templates/a.html.j2 failed: division by zero (ZeroDivisionError)",
         ["templates/a.html.j2:2: error: division by zero (ZeroDivisionError)"],
     )
+    with pytest.raises(RenderError) as caught:
+        render_template(ws, "a.html.j2", {})
+    # 0: the column is unknown (the preview's overlay and the JSON output carry it as is)
+    assert [d.column for d in caught.value.diagnostics] == [0]
 
 
 def test_an_error_without_words_is_named_by_its_kind(tmp_path, monkeypatch):
@@ -167,13 +174,20 @@ def test_sandbox_and_endless_includes_say_so(tmp_path, monkeypatch):
     assert line == "templates/b.html.j2:1: error: templates include each other without end"
 
 
-def test_a_template_not_named_j2_is_still_named_when_it_fails(tmp_path):
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a\n{{ 1/0 }}\n", "division by zero (ZeroDivisionError)"),
+        ("a\n{{ ''.__class__ }}\n", "refused by the template sandbox: "),
+        ("a\n{% include 'page.html' %}\n", "templates include each other without end"),
+    ],
+)
+def test_a_template_not_named_j2_is_still_named_when_it_fails(tmp_path, text, message):
     # Only *.j2 frames are recognised as template lines: such a file is named, at its top.
-    ws = _workspace(tmp_path, {"page.html": "a\n{{ 1/0 }}\n"})
-    assert _failure(ws, "page.html") == (
-        "template page.html failed: division by zero (ZeroDivisionError)",
-        ["page.html:1: error: division by zero (ZeroDivisionError)"],
-    )
+    ws = _workspace(tmp_path, {"page.html": text})
+    found, [line] = _failure(ws, "page.html")
+    assert found.startswith(f"template page.html failed: {message}")
+    assert line.startswith(f"page.html:1: error: {message}")
 
 
 @pytest.mark.parametrize(
