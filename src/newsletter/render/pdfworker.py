@@ -180,7 +180,10 @@ class WorkerClient:
             except (OSError, ValueError):
                 break
             if reply.get("stale"):  # an older worker: it has left; start ours
-                self.start()
+                try:
+                    self.start()
+                except OSError:
+                    break
                 continue
             if "error" in reply:
                 raise RenderError(str(reply["error"]))
