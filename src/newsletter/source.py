@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import Diagnostic, Severity
-from newsletter.slips import syntax_diagnostic
 
 if TYPE_CHECKING:
     import yaml
@@ -161,12 +160,17 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
+        from newsletter.slips import syntax_diagnostic  # imports yaml: only once it is loaded
+
         source.diagnostics.append(syntax_diagnostic(exc, text, display))
         return source
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
+        # the error holds the character's code (7): show the character as Python writes it
         source.diagnostics.append(
-            Diagnostic(display, line, column, f"character {exc.character!r} is not allowed in YAML")
+            Diagnostic(
+                display, line, column, f"character {chr(exc.character)!a} is not allowed in YAML"
+            )
         )
         return source
     except RecursionError:
