@@ -56,6 +56,9 @@ def test_records_hold_the_models_values_and_the_same_diagnostics(cache):
     assert [i.issue.label for i in r_issues] == ["Vol 1.1", "Vol 1.2"]
     assert r_issues[1].issue.items[0].links[0].url == "https://example.org/s"
     assert [str(d) for d in r_diagnostics] == [str(d) for d in diagnostics]
+    brand = r_series.brand  # printed (by a template) as the model prints
+    assert (str(brand), repr(brand)) == (str(series.brand), repr(series.brand))
+    assert type(brand).__module__ == type(series.brand).__module__
     assert any("TODO" in str(d) for d in r_diagnostics)  # warnings are kept
     one = cached_load(cache, [cache.issue_path("vol-1-2")])
     assert [i.slug for i in one[1]] == ["vol-1-2"]

@@ -39,8 +39,12 @@ class Record:
     def __hash__(self) -> int:  # as a frozen model's: unhashable when it holds a list
         return hash((type(self), tuple(self.__dict__.values())))
 
+    # Printed as pydantic prints a model, should a workspace template print one whole.
+    def __str__(self) -> str:
+        return " ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
+
     def __repr__(self) -> str:
-        fields = " ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
+        fields = ", ".join(f"{name}={value!r}" for name, value in self.__dict__.items())
         return f"{type(self).__name__}({fields})"
 
 
@@ -51,7 +55,10 @@ _RECORDS: dict[str, type] = {}
 def record_class(name: str) -> type:
     """Return the record class standing for the model class newsletter.model.<name>."""
     if name not in _RECORDS:
-        _RECORDS[name] = type(name, (*_MIXINS.get(name, ()), Record), {"__module__": __name__})
+        # Named as the model, so a template's error names the same class ("newsletter.
+        # model.Issue object has no attribute ..."); records are never pickled again.
+        namespace = {"__module__": "newsletter.model", "__qualname__": name}
+        _RECORDS[name] = type(name, (*_MIXINS.get(name, ()), Record), namespace)
     return _RECORDS[name]
 
 
