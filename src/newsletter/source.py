@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import Diagnostic, Severity
-from newsletter.slips import syntax_diagnostic
 
 if TYPE_CHECKING:
     import yaml
+
+    from newsletter.model import Issue
 
 MAX_BYTES = 1024 * 1024  # an issue is a few KB; a megabyte is a mistake, not a newsletter
 MAX_VALUES = 100_000  # bounds alias expansion: a billion-laughs file stops here
@@ -31,6 +32,19 @@ YamlPath = tuple[str | int, ...]
 _STANDARD = "tag:yaml.org,2002:"
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # all but tab, LF, CR
 _SCALAR_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+
+@dataclass(frozen=True)
+class LoadedIssue:
+    """An issue model with the file it came from and the positions of its values.
+
+    Defined here, free of pydantic, so that a cached one unpickles without it (records.py).
+    """
+
+    slug: str
+    path: Path
+    issue: Issue
+    source: Source
 
 
 @dataclass
@@ -161,12 +175,17 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
+        from newsletter.slips import syntax_diagnostic  # imports yaml: only once it is loaded
+
         source.diagnostics.append(syntax_diagnostic(exc, text, display))
         return source
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
+        # the error holds the character's code (7): show the character as Python writes it
         source.diagnostics.append(
-            Diagnostic(display, line, column, f"character {exc.character!r} is not allowed in YAML")
+            Diagnostic(
+                display, line, column, f"character {chr(exc.character)!a} is not allowed in YAML"
+            )
         )
         return source
     except RecursionError:
