@@ -219,7 +219,9 @@ def test_two_issues_are_sent_at_once_but_one_issue_once(sender):
     again = sender.job(3)
     try:
         first.plan()
+        first.run()  # committed, and still holding vol-1-1's lock until closed
         second.plan()  # another issue: its own lock
+        second.run()
         with pytest.raises(SendError, match="another 'newsletter send' is running"):
             again.plan()
     finally:
