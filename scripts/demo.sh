@@ -6,6 +6,26 @@ cd "$(dirname "$0")/.."
 # The interpreter that has newsletter installed: make demo passes .venv's.
 PYTHON="${PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 nl() { "$PYTHON" -m newsletter "$@"; }
+# Run `newsletter <command> ...` in the background and wait for the http:// address it prints.
+start_server() {
+  server_log=$(mktemp)
+  "$PYTHON" -m newsletter "$@" >"$server_log" 2>&1 &  # not nl: $! is Python
+  server_pid=$!
+  url=""
+  for _ in $(seq 100); do
+    url=$(grep -o 'http://[^ ]*' "$server_log" | head -n 1 || true)
+    [ -n "$url" ] && return 0
+    sleep 0.1
+  done
+  echo "demo: newsletter $1 printed no address:" >&2
+  cat "$server_log" >&2
+  return 1
+}
+stop_server() {
+  kill -TERM "$server_pid"  # a background job ignores SIGINT; both servers stop on SIGTERM
+  wait "$server_pid"
+  rm -f "$server_log"
+}
 
 echo "== check: every issue in issues/ and newsletter.yaml"
 nl check
@@ -22,15 +42,7 @@ nl suppress add --reason unsubscribe frank.lee@example.org
 nl send vol-2-10 --list subscribers.csv --yes
 nl status vol-2-10 --format json
 echo "== preview: serve vol-2-10 live for a moment, fetch its page and text part, stop"
-preview_log=$(mktemp)
-"$PYTHON" -m newsletter preview --port 0 vol-2-10 >"$preview_log" 2>&1 &  # not nl: $! is Python
-preview_pid=$!
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'previewing at http://[^ ]*' "$preview_log" | cut -d' ' -f3 || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
+start_server preview --port 0 vol-2-10
 "$PYTHON" - "$url" <<'EOF'
 import sys
 import urllib.request
@@ -39,19 +51,9 @@ for part in ("", "text.txt", "state.json"):
     with urllib.request.urlopen(sys.argv[1] + part, timeout=60) as response:
         print(f"GET {sys.argv[1] + part}: {response.status} ({len(response.read())} bytes)")
 EOF
-kill -TERM "$preview_pid"  # a background job ignores SIGINT; the preview stops on both
-wait "$preview_pid"
-rm -f "$preview_log"
+stop_server
 echo "== serve: answer a reader's one-click unsubscribe (RFC 8058) here, then list suppressions"
-serve_log=$(mktemp)
-"$PYTHON" -m newsletter serve --port 0 >"$serve_log" 2>&1 &  # not nl: $! is Python
-serve_pid=$!
-url=""
-for _ in $(seq 100); do
-  url=$(grep -o 'on http://[^ ]*' "$serve_log" | cut -d' ' -f2 || true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
+start_server serve --port 0
 "$PYTHON" - "$url" <<'EOF'
 import email
 import email.policy
@@ -74,7 +76,5 @@ with urllib.request.urlopen(request, timeout=60) as response:
 with urllib.request.urlopen(local + "/healthz", timeout=60) as response:
     print(f"GET {local}/healthz: {response.status}")
 EOF
-kill -TERM "$serve_pid"
-wait "$serve_pid"
-rm -f "$serve_log"
+stop_server
 nl suppress list

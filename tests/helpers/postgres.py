@@ -12,9 +12,12 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PREFIX = "newsletter-pg-"
+STILL_BEING_MADE = 3600  # seconds
 _schemas = itertools.count(1)
 
 
@@ -29,13 +32,52 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: alive
+        return True
+    return True
+
+
+def reap_orphans() -> list[Path]:
+    """Stop and delete the clusters of test sessions that were killed before their clean-up."""
+    reaped = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            owner = None
+        if owner is None and time.time() - folder.stat().st_mtime < STILL_BEING_MADE:
+            continue  # initdb takes seconds: an hour-old folder without an owner is dead
+        if owner is not None and _alive(owner):
+            continue
+        _stop(folder / "data")
+        shutil.rmtree(folder, ignore_errors=True)
+        reaped.append(folder)
+    return reaped
+
+
+def _stop(data: Path) -> None:
+    subprocess.run(
+        _as_owner([str(BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
 class PostgresServer:
     """One throwaway cluster; schema() gives each test an empty schema of its own."""
 
     def __init__(self):
         if not (BIN / "initdb").is_file():
             raise RuntimeError(f"no PostgreSQL in {BIN}: run scripts/install-system.sh")
-        self.dir = Path(tempfile.mkdtemp(prefix="newsletter-pg-"))
+        # A session killed by SIGKILL (a timeout, a mutation run) leaves its server running.
+        reap_orphans()
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX))
         self.data = self.dir / "data"
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -45,6 +87,8 @@ class PostgresServer:
         log = self.dir / "log"
         self._run(BIN / "pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "start")
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        # Written last: a folder without it is one still being made, which nobody reaps.
+        (self.dir / "owner.pid").write_text(str(os.getpid()))
 
     def _run(self, *command) -> None:
         subprocess.run(
@@ -61,10 +105,5 @@ class PostgresServer:
         return f"{self.url}?options=-csearch_path%3D{name}"
 
     def stop(self) -> None:
-        subprocess.run(
-            _as_owner([str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        _stop(self.data)
         shutil.rmtree(self.dir, ignore_errors=True)

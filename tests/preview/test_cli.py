@@ -112,3 +112,11 @@ def test_a_port_in_use_says_what_to_do(space):
     assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
     assert "pass --port 0" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stopped_as_soon_as_the_address_is_out_it_still_stops_cleanly(space, signum):
+    # A script (or an impatient editor) may stop the preview while it is still warming up.
+    process, _url, _ = start("vol-1-1")
+    err = stop(process, signum)
+    assert "preview stopped" in err

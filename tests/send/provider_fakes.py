@@ -52,7 +52,38 @@ class QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeProvider:
+class LocalServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 on a free port, which a fake serves from."""
+
+    def serve(self, on_get, on_post) -> None:
+        """Start answering GETs with on_get(request) and POSTs with on_post(request)."""
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_GET(self):
+                on_get(self)
+
+            def do_POST(self):
+                on_post(self)
+
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeProvider(LocalServer):
     """A threaded HTTP server on 127.0.0.1 with fault injection and a record of recipients."""
 
     # The documented answers each fake gives, as (status, JSON body or text, headers);
@@ -81,32 +112,7 @@ class FakeProvider:
         self.index_lag = 0.0  # seconds before an accepted message shows in the search
         self.searches = 0
         self.local = threading.local()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # keep test output clean
-                pass
-
-            def do_POST(self):
-                fake.handle(self)
-
-            def do_GET(self):
-                fake.handle_search(self)
-
-        self.server = QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(on_get=self.handle_search, on_post=self.handle)
 
     def reset(self) -> None:
         with self.lock:

@@ -25,16 +25,15 @@ import datetime as dt
 import email.utils
 import json
 import threading
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from provider_fakes import MailgunServer, PostmarkServer, QuietServer, ResendServer, SesServer
+from provider_fakes import LocalServer, MailgunServer, PostmarkServer, ResendServer, SesServer
 
 DAY = 86400.0
 BASE = 1_760_000_000.0  # 2025-10-09: the accounts' entries are dated from here on
 
 
-class SyncServer:
+class SyncServer(LocalServer):
     """A GET-only fake: `entries` are (address, reason, epoch) with reason our own word."""
 
     def __init__(self, entries: list[tuple[str, str, float]], sender=None):
@@ -45,30 +44,8 @@ class SyncServer:
         self.errors: list[str] = []
         self.throttle_first = False  # answer the first request 429, Retry-After: 1
         self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.handle(self)
-
-            def do_POST(self):
-                fake.sender.handle(self)
-
-        self.server = QuietServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        # POSTs go to the sending API's fake, which is given later for some tests.
+        self.serve(on_get=self.handle, on_post=lambda request: self.sender.handle(request))
 
     def handle(self, request) -> None:
         with self.lock:

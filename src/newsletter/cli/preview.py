@@ -57,22 +57,24 @@ def preview(state: State, issue: str | None, port: int, host: str, open_browser:
             f"warning: serving on {host}: anyone who can reach this machine can read your drafts"
         )
     live = LivePreview(workspace, host=host, port=port, on_render=_report_render)
+    # Before the address is printed: whoever reads it may stop us at once.
+    signal.signal(signal.SIGTERM, _interrupt)
     path = f"issues/{slug}/" if issue is not None else ""
     url = live.url + path
-    ui.echo(f"previewing at {url}")
-    ui.show_note("watching newsletter.yaml, issues/, templates/ and images/; Ctrl-C stops")
-    sys.stdout.flush()
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(url)
-    signal.signal(signal.SIGTERM, _interrupt)
-    # The PDF tab prints in this process: WeasyPrint made ready now answers it within a
-    # second of a save instead of after a half-second import and font set-up.
-    from newsletter.render.pdf import language_guess, start_warm_up
-
-    start_warm_up(language_guess(workspace))
     try:
+        ui.echo(f"previewing at {url}")
+        ui.show_note("watching newsletter.yaml, issues/, templates/ and images/; Ctrl-C stops")
+        sys.stdout.flush()
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
+        # The PDF tab prints in this process: WeasyPrint made ready now answers it within a
+        # second of a save instead of after a half-second import and font set-up. Inside
+        # the try: a Ctrl-C during this import (the address is already out) stops cleanly.
+        from newsletter.render.pdf import language_guess, start_warm_up
+
+        start_warm_up(language_guess(workspace))
         live.serve_forever()
     except KeyboardInterrupt:
         ui.show_note("preview stopped")

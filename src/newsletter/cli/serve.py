@@ -66,15 +66,16 @@ def serve(state: State, host: str, port: int, serve_workspace: Path | None, thre
         backlog=2048,
         connection_limit=1000,
     )
-    hooks = sorted(path for path in app.routes if path.startswith("/webhooks/"))
-    ui.show_note(
-        f"serving unsubscribes for {app.series.name} on "
-        f"http://{host}:{server.effective_port}/ (Ctrl-C stops)"
-    )
-    if hooks:
-        ui.show_note(f"webhooks: {', '.join(hooks)}")
+    # Before the address is printed: whoever reads it (systemd, a test) may stop us at once.
     signal.signal(signal.SIGTERM, _interrupt)  # systemd's stop is as clean as Ctrl-C
+    hooks = sorted(path for path in app.routes if path.startswith("/webhooks/"))
     try:
+        ui.show_note(
+            f"serving unsubscribes for {app.series.name} on "
+            f"http://{host}:{server.effective_port}/ (Ctrl-C stops)"
+        )
+        if hooks:
+            ui.show_note(f"webhooks: {', '.join(hooks)}")
         server.run()
     except KeyboardInterrupt:
         pass
