@@ -1,5 +1,5 @@
 """SMTP delivery against a real aiosmtpd server: plain, STARTTLS with login, refusals,
-pipelined transactions, dot-stuffing."""
+pipelined transactions; the message built dot-stuffed."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sendkit import free_port, sample_message
 
-from newsletter.send.providers.smtpwire import stuffed
+from newsletter.render.message import token
+from newsletter.render.mime import CompiledMime
 
 
 class Mailbox:
@@ -222,9 +223,18 @@ def test_messages_arrive_whole_pipelined_or_not(sender, monkeypatch, writes, pip
         assert sum(w.lower() == b"data\r\n" for w in writes) == 4
 
 
-@given(st.binary(max_size=200).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"\r\n")))
-def test_dot_stuffing_doubles_every_dot_that_starts_a_line(data):
-    expected = re.sub(rb"(?m)^\.", b"..", data)  # RFC 5321 4.5.2, as smtplib writes it
-    if not expected.endswith(b"\r\n"):
-        expected += b"\r\n"
-    assert stuffed(data) == expected + b".\r\n"
+DOTTED = st.text(st.sampled_from(".\n\r é=\tx"), max_size=30)
+
+
+@given(name=DOTTED, first=DOTTED)
+def test_the_message_for_smtp_is_the_message_dot_stuffed(name, first):
+    message = dataclasses.replace(
+        dotted_message(),
+        text=f".{token('name')}\n{token('first_name')}.\n{'.' * 80}\n" + dotted_message().text,
+    )
+    compiled = CompiledMime(message)
+    values = {"email": "a@example.org", "name": name, "first_name": first}
+    plain = compiled.build(values, message_id="<1@example.org>", date=0)
+    data = compiled.build(values, message_id="<1@example.org>", date=0, smtp=True)
+    # RFC 5321 4.5.2, as smtplib writes it, then the end-of-data line.
+    assert data == re.sub(rb"(?m)^\.", b"..", plain) + b".\r\n"

@@ -86,7 +86,7 @@ class SmtpProvider(Provider):
 
         def build(recipient) -> tuple[str, bytes]:
             message_id = mime.message_id()
-            return message_id, mime.build(recipient.values, message_id=message_id)
+            return message_id, mime.build(recipient.values, message_id=message_id, smtp=True)
 
         return self.build_each(batch, build)
 
