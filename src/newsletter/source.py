@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import Diagnostic, Severity
-from newsletter.slips import syntax_diagnostic
 
 if TYPE_CHECKING:
     import yaml
@@ -161,6 +160,8 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
+        from newsletter.slips import syntax_diagnostic  # imports yaml: only once it is loaded
+
         source.diagnostics.append(syntax_diagnostic(exc, text, display))
         return source
     except yaml.reader.ReaderError as exc:

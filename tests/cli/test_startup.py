@@ -72,6 +72,22 @@ def test_check_loads_no_renderer_and_a_cached_check_no_parser(space, tmp_path):
     assert modules.isdisjoint({"yaml", "email_validator", "markdown_it", "rich", "jinja2"})
 
 
+def test_a_warm_render_parses_no_yaml_nor_css(space, tmp_path):
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    run_tool(space.root, cache, "check")  # an editor checks, then renders
+    first, modules = run_tool(space.root, cache, "render", "--format", "html", "-o", str(out))
+    html = (out / "vol-1-1" / "email.html").read_bytes()
+    cold, _ = run_tool(space.root, "off", "render", "--format", "html", "-o", str(out))
+    assert (out / "vol-1-1" / "email.html").read_bytes() == html
+    again, modules = run_tool(space.root, cache, "render", "--format", "html", "-o", str(out))
+    assert first == cold == again and "rendered 1 issue (html)" in again
+    assert (out / "vol-1-1" / "email.html").read_bytes() == html
+    # premailer still inlines: its parsed CSS comes from the cache (render/inline.py)
+    assert "premailer" in modules
+    spared = {"yaml", "cssutils", "email_validator", "requests", "ssl", "http"}
+    assert modules.isdisjoint(spared), modules & spared
+
+
 def test_every_command_is_in_the_table_of_modules():
     for name, command in cli.commands.items():
         module = command.callback.__module__ if command.callback else ""

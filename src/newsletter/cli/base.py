@@ -15,7 +15,6 @@ import gc
 import importlib
 import os
 import sys
-import traceback
 from pathlib import Path
 
 import click
@@ -173,6 +172,8 @@ def _unexpected(exc: Exception) -> int:
         ui.show_error(condition[0])
         return condition[1]
     if os.environ.get("NEWSLETTER_DEBUG"):
+        import traceback  # only here: it imports linecache and tokenize (5 ms of start-up)
+
         traceback.print_exc()
     ui.show_error(
         f"internal error ({type(exc).__name__}: {exc}); "

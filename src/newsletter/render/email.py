@@ -3,22 +3,21 @@
 mjml-python (MRML, a Rust port of MJML) compiles MJML in about a millisecond but
 does not inline `<mj-style inline="inline">` the way the Node CLI does (with
 juice). So those blocks are taken out of the MJML before compiling and inlined
-afterwards by premailer, which is told to leave MJML's own <style> blocks (media
-queries, Outlook fixes) untouched, to keep !important and never to fetch anything.
+afterwards by premailer (see inline.py), which is told to leave MJML's own <style>
+blocks (media queries, Outlook fixes) untouched, to keep !important and never to
+fetch anything.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import re
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 from newsletter.errors import RenderError
 from newsletter.render import colors
 from newsletter.render.captions import caption_line
+from newsletter.render.inline import inline_css
 from newsletter.render.message import token
 from newsletter.render.prose import to_html
 from newsletter.render.templates import render_template
@@ -38,8 +37,6 @@ MONTHS = (
 )
 
 _INLINE_STYLE = re.compile(r"<mj-style\b[^>]*\binline=\"inline\"[^>]*>(.*?)</mj-style>", re.S)
-_STYLE_TAG = re.compile(r"<style\b")
-_DOCTYPE = re.compile(r"^\s*<!doctype[^>]*>\s*", re.I)
 
 
 def long_date(day: dt.date) -> str:
@@ -142,62 +139,6 @@ def compile_mjml(mjml: str) -> str:
         return mjml2html(mjml, disable_comments=True)
     except Exception as exc:  # mjml-python raises bare exceptions carrying MRML's message
         raise RenderError(f"MJML could not be compiled: {exc}") from None
-
-
-def _quiet_cssutils() -> None:
-    import cssutils
-
-    # cssutils logs every vendor property (mso-*, -webkit-*) as an error; the
-    # email needs them, so the log is noise.
-    cssutils.log.setLevel(logging.CRITICAL)
-    cssutils.ser.prefs.useMinified()  # inlined declarations without spaces: smaller email
-
-
-def import_premailer():
-    """Import premailer's Premailer class without importing requests.
-
-    premailer imports requests only to fetch external stylesheets, which we never
-    allow (allow_network=False); importing requests and urllib3 would cost ~60 ms of
-    every `newsletter render`. A placeholder stands in while premailer imports, and
-    sys.modules is restored at once, so anyone else importing requests gets the real one.
-    """
-    if "premailer.premailer" not in sys.modules and "requests" not in sys.modules:
-        sys.modules["requests"] = types.ModuleType("requests")
-        try:
-            import premailer.premailer  # noqa: F401
-        finally:
-            del sys.modules["requests"]
-    from premailer import Premailer
-
-    return Premailer
-
-
-def inline_css(html: str, css: str) -> str:
-    """Inline css into the HTML's style attributes, leaving its own <style> blocks as they are."""
-    if not css.strip():
-        return html
-    Premailer = import_premailer()
-
-    _quiet_cssutils()
-    marked = _STYLE_TAG.sub('<style data-premailer="ignore"', html)
-    premailer = Premailer(
-        css_text=css,
-        keep_style_tags=False,
-        strip_important=False,
-        remove_classes=False,
-        disable_validation=True,
-        allow_network=False,
-        allow_loading_external_files=False,
-        disable_link_rewrites=True,
-        # width/height/align/bgcolor attributes copied from CSS would be invalid
-        # on the div and p elements they land on; MJML already sets the ones Outlook needs.
-        disable_basic_attributes=["align", "valign", "bgcolor", "width", "height"],
-        align_floating_images=False,
-    )
-    # premailer drops a lowercase doctype (it compares it with lxml's uppercase one),
-    # and leaves its marker on the <style> blocks it skips (media-specific, Outlook-only).
-    body = premailer.transform(_DOCTYPE.sub("", marked, count=1))
-    return "<!doctype html>\n" + body.replace(' data-premailer="ignore"', "")
 
 
 def render_email_html(

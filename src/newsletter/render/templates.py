@@ -14,7 +14,6 @@ the workspace, as a cache file committed into it would be code run unsandboxed.
 from __future__ import annotations
 
 import contextlib
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +32,15 @@ def _autoescape(name: str | None) -> bool:
     return not (name or "").endswith(PLAIN_SUFFIXES)
 
 
-def cache_dir() -> Path:
-    """Return the user's folder for compiled templates ($XDG_CACHE_HOME/newsletter/templates)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "newsletter" / "templates"
+def cache_dir() -> Path | None:
+    """Return the user's folder for compiled templates, None when caching is off.
+
+    $XDG_CACHE_HOME/newsletter/templates, or NEWSLETTER_CACHE_DIR/templates (see cache.py).
+    """
+    from newsletter.cache import cache_root
+
+    root = cache_root()
+    return Path(root, "templates") if root is not None else None
 
 
 def _bytecode_cache(folder: Path | None):
