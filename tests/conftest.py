@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# Commands under test print PDFs in process: a run must leave no detached PDF worker
+# behind. tests/render/test_pdfworker.py turns it back on, and stops what it starts.
+os.environ["NEWSLETTER_PDF_WORKER"] = "off"
 
 SERIES = """\
 name: Test Digest

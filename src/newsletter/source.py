@@ -166,8 +166,11 @@ def parse_yaml(raw: bytes, display: str) -> Source:
         return source
     except yaml.reader.ReaderError as exc:
         line, column = _line_col(text, exc.position)
+        # the error holds the character's code (7): show the character as Python writes it
         source.diagnostics.append(
-            Diagnostic(display, line, column, f"character {exc.character!r} is not allowed in YAML")
+            Diagnostic(
+                display, line, column, f"character {chr(exc.character)!a} is not allowed in YAML"
+            )
         )
         return source
     except RecursionError:

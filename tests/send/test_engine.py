@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -447,3 +448,101 @@ def test_ctrl_c_finishes_the_batches_out_and_gives_the_handler_back(ledger, caps
     err = capsys.readouterr().err
     note = "stopping: finishing the batches in flight (Ctrl-C again to abandon them)"
     assert note in [line.strip() for line in err.splitlines()]
+
+
+def test_the_first_call_never_waits_even_on_a_clock_that_starts_at_zero(monkeypatch):
+    # time.monotonic()'s starting point is undefined: it may be 0.0 on a fresh machine.
+    monkeypatch.setattr(time, "monotonic", lambda: 0.0)
+    monkeypatch.setattr(time, "sleep", lambda s: pytest.fail(f"the first call waited {s} s"))
+    RateLimiter(0.5).acquire()
+
+
+def test_batches_from_an_empty_list_are_none_or_a_clear_refusal():
+    assert list(make_batches([], [], 2, recipient)) == []
+    pending = [Entry(2, "a@example.org", "a@example.org", "pending", None)]
+    with pytest.raises(SendError, match=r"the subscriber list changed while sending \(line 2\)"):
+        list(make_batches(pending, [], 2, recipient))
+
+
+def test_every_batch_has_its_own_id_the_last_partial_one_too():
+    rows = [Row(line, f"u{line}@example.org", {}) for line in range(2, 7)]
+    entries = [Entry(r.line, r.address, r.address, "pending", None) for r in rows]
+    batches = list(make_batches(entries, rows, 2, recipient))
+    assert [len(b.recipients) for b in batches] == [2, 2, 1]
+    ids = [b.id for b in batches]
+    assert len(set(ids)) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+
+
+def test_unknown_recipients_not_regrouped_go_out_in_new_batches():
+    # e.g. --resend-unknown through a provider that does not drop repeated batches
+    rows = [Row(line, f"u{line}@example.org", {}) for line in range(2, 6)]
+    states = ["unknown", "pending", "unknown", "pending"]
+    entries = [
+        Entry(r.line, r.address, r.address, s, "old" if s == "unknown" else None)
+        for r, s in zip(rows, states, strict=True)
+    ]
+    batches = list(make_batches(entries, rows, 3, recipient))
+    assert [[r.line for r in b.recipients] for b in batches] == [[2, 3, 4], [5]]
+    assert "old" not in {b.id for b in batches}
+
+
+def test_a_partly_listed_old_batch_resent_on_request_gets_a_new_id():
+    rows = [Row(line, f"u{line}@example.org", {}) for line in range(2, 5)]
+    entries = [Entry(r.line, r.address, r.address, "unknown", "old") for r in rows]
+    [batch] = list(
+        make_batches(entries, rows, 5, recipient, regroup={"old": 4}, resend_partial=True)
+    )
+    assert [r.line for r in batch.recipients] == [2, 3, 4]
+    assert re.fullmatch(r"[0-9a-f]{32}", batch.id)
+
+
+def test_a_second_ctrl_c_keeps_what_the_provider_already_answered(ledger):
+    """Ctrl-C while the next batch is being marked: the answer in hand is recorded, as sent."""
+    calls = []
+    real = ledger.mark_inflight
+
+    def mark_inflight(keys, batch, name):
+        calls.append(batch)
+        if len(calls) == 2:  # the first batch's answer is in hand, not yet recorded
+            raise KeyboardInterrupt
+        real(keys, batch, name)
+
+    ledger.mark_inflight = mark_inflight
+    provider = Scripted()
+    engine = Engine(provider, ledger, Options(rate=None))
+    with pytest.raises(KeyboardInterrupt):
+        engine.run(people(ledger, 6))
+    counts = ledger.counts()
+    assert (counts["sent"], counts["pending"], counts["unknown"]) == (2, 4, 0)
+    assert engine.report.sent == 2 and engine.report.unknown == 0 and engine.report.stopped
+    assert len(provider.calls) == 1
+
+
+def test_a_ctrl_c_after_an_error_stopped_the_run_still_lets_the_batch_out_finish(ledger):
+    """The run stopping on its own is not a first Ctrl-C: the user's first one is."""
+    import os
+    import signal
+
+    release = threading.Event()
+
+    def held(batch):
+        release.wait(10)  # at the provider while the run stops and the user presses Ctrl-C
+
+    fatal = Fatal("scripted", "401: bad server token", status=401)
+    provider = Scripted(fatal, held, concurrency=2)
+
+    def progress(count, report):
+        if report.error and not report.stopped:
+            os.kill(os.getpid(), signal.SIGINT)
+            release.set()
+
+    engine = Engine(provider, ledger, Options(rate=None), progress)
+    try:
+        report = engine.run(people(ledger, 6))
+    except KeyboardInterrupt:  # not as an interrupt: pytest would stop with exit code 2
+        pytest.fail("the user's first Ctrl-C was taken for a second one")
+    finally:
+        release.set()
+    assert report.stopped and report.error == fatal.message
+    counts = ledger.counts()
+    assert (counts["sent"], counts["pending"], counts["unknown"]) == (2, 4, 0)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from newsletter import ui
 from newsletter.cli.base import State, cli, pass_state
 from newsletter.render.output import default_formats, describe_formats, parse_formats
+
+if TYPE_CHECKING:
+    from newsletter.workspace import Workspace
 
 
 def _formats(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
@@ -51,21 +56,28 @@ def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats:
     from newsletter.render.output import render_issue
 
     workspace = state.workspace()
-    if "pdf" in formats:  # WeasyPrint's half second overlaps the loading (see pdf.py)
-        from newsletter.render.pdf import language_guess, start_warm_up
-
-        start_warm_up(language_guess(workspace))
-    paths = [workspace.issue_path(name) for name in issues] or None
-    series, loaded, diagnostics = load_workspace(workspace, paths)
-    if series is None or any(d.is_error for d in diagnostics):
-        raise ValidationError("nothing rendered: fix these problems first", diagnostics)
-    if not loaded:
-        raise ValidationError(f"no issues in {workspace.issues_dir}")
-    ui.show_diagnostics(diagnostics)
-    target = out_dir or workspace.build_dir
-    for item in loaded:
-        written, warnings = render_issue(workspace, series, item, target, formats)
-        ui.show_diagnostics(warnings)
-        for path in written:
-            ui.echo(str(path))
+    with _pdf_printer(workspace, formats):
+        paths = [workspace.issue_path(name) for name in issues] or None
+        series, loaded, diagnostics = load_workspace(workspace, paths)
+        if series is None or any(d.is_error for d in diagnostics):
+            raise ValidationError("nothing rendered: fix these problems first", diagnostics)
+        if not loaded:
+            raise ValidationError(f"no issues in {workspace.issues_dir}")
+        ui.show_diagnostics(diagnostics)
+        target = out_dir or workspace.build_dir
+        for item in loaded:
+            written, warnings = render_issue(workspace, series, item, target, formats)
+            ui.show_diagnostics(warnings)
+            for path in written:
+                ui.echo(str(path))
     ui.show_note(f"rendered {ui.plural(len(loaded), 'issue')} ({', '.join(formats)}) into {target}")
+
+
+def _pdf_printer(workspace: Workspace, formats: list[str]) -> AbstractContextManager:
+    """Ready PDF printing before the loading: the warm worker, else WeasyPrint in a thread."""
+    if "pdf" not in formats:
+        return nullcontext()
+    from newsletter.render import pdfworker
+    from newsletter.render.pdf import language_guess
+
+    return pdfworker.printing(workspace, language_guess(workspace))

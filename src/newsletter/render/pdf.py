@@ -284,6 +284,14 @@ def print_pdf(job: PdfJob) -> PdfResult:
     return PdfResult(logged.messages, fetcher.refused)
 
 
+def print_pdf_anywhere(job: PdfJob) -> PdfResult:
+    """Print job in the PDF worker the command chose (see pdfworker.py), else in process."""
+    from newsletter.render import pdfworker
+
+    client = pdfworker.current()
+    return print_pdf(job) if client is None else client.print_anywhere(job)
+
+
 def write_pdf(
     print_html: str,
     workspace: Workspace,
@@ -298,7 +306,7 @@ def write_pdf(
     Relative addresses in print_html resolve against base_url (the workspace root).
     """
     job = pdf_job(print_html, workspace, series, loaded, out_path, base_url=base_url)
-    return pdf_diagnostics(loaded, print_pdf(job))
+    return pdf_diagnostics(loaded, print_pdf_anywhere(job))
 
 
 def _archival_fixes(document, pdf) -> None:
@@ -393,4 +401,4 @@ def write_issue_pdf(
 ) -> tuple[Path, list[Diagnostic]]:
     """Write out_dir/<slug>/<slug>.pdf, the archival PDF of one issue."""
     job = issue_pdf_job(workspace, series, loaded, out_dir)
-    return job.out_path, pdf_diagnostics(loaded, print_pdf(job))
+    return job.out_path, pdf_diagnostics(loaded, print_pdf_anywhere(job))
