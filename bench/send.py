@@ -22,7 +22,8 @@ bench's own server, not the send.
    server and recipients missing without being reported (goal: 0 and 0), and recipients
    left `unknown` after the resume (goal: 0; the resume reconciles them with the server's
    Messages API, settling after 2 s: this server's index does not lag).
-5. The MIME paths, outbox and SMTP, each against its peer (see bench/mime_paths.py).
+5. The MIME paths, outbox and SMTP (to aiosmtpd and to a sink that is no bottleneck), each
+   against its peer (see bench/mime_paths.py, which also runs alone).
 6. The PostgreSQL state (a server this bench starts from Debian's binaries, as the tests
    do): 1, 2 and 4 again with NEWSLETTER_DATABASE_URL on it. Goal: throughput within 1.5x
    of SQLite's (ratio >= 0.67), memory flat, 0 duplicates and 0 silent losses.
@@ -373,7 +374,8 @@ def print_table(rows: list[tuple[str, ...]]) -> None:
     print(
         "(peers: API, a bare httpx loop, 4 threads, posting pre-built batches of 500; outbox, "
         "the stdlib per-recipient build writing the same files; SMTP, bare smtplib on 2 "
-        f"threads sending a pre-built message; PostgreSQL state, the same send on SQLite; "
+        "threads sending a pre-built message to the same sink (aiosmtpd, or the bench's bulk "
+        f"sink); PostgreSQL state, the same send on SQLite; "
         f"machine: {os.cpu_count()} cores; "
         f"bench RSS {resource.getrusage(0).ru_maxrss // 1024} MB)"
     )

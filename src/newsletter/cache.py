@@ -136,7 +136,14 @@ class LoadCache:
             return None
         return summary if all(self._exists(name) for name in summary["files"]) else None
 
-    def _read(self, entry: Path, key: bytes) -> Loaded | None:
+    def records(self, path: Path) -> Loaded | None:
+        """Return path's cached result with records in place of the models (see records.py)."""
+        from newsletter.records import load_records
+
+        found = self._entry(path) if self.folder is not None else None
+        return self._read(*found, load_records) if found is not None else None
+
+    def _read(self, entry: Path, key: bytes, load: Callable | None = None) -> Loaded | None:
         import json
         import pickle
 
@@ -145,8 +152,8 @@ class LoadCache:
                 if handle.read(len(key)) != key:
                     return None
                 summary = json.loads(handle.readline())
-                loaded = pickle.load(handle)
-        except Exception:  # missing, stale or damaged: load the file instead
+                loaded = (load or pickle.load)(handle)
+        except Exception:  # missing, stale, damaged or not plain data: load the file instead
             return None
         if not all(self._exists(name) for name in summary["files"]):
             return None  # an image went away: loading again reports it
@@ -195,7 +202,31 @@ def _diagnostic_data(diagnostic) -> list:
     return [d.path, d.line, d.column, d.message, d.field, str(d.severity), d.code]
 
 
-def cached_check(workspace: Workspace) -> list | None:
+def cached_load(workspace: Workspace, paths: list[Path] | None = None) -> tuple | None:
+    """Return what load_workspace would, with records for models, if every file is cached.
+
+    For `newsletter render`, which then needs no pydantic (records.py). None, and the
+    caller loads as usual, when any file changed, the settings or an issue has an error,
+    or two issues share a volume and number.
+    """
+    from newsletter.errors import display_path
+
+    cache = LoadCache.open(workspace)
+    found = cached_check(workspace, paths, cache)
+    if found is None:
+        return None
+    series = cache.records(workspace.config_path)
+    issues = [cache.records(path) for path in (workspace.issue_paths() if paths is None else paths)]
+    if series is None or series[0] is None or any(i is None or i[0] is None for i in issues):
+        return None
+    first = display_path(workspace.config_path)
+    found.sort(key=lambda d: (d.path != first, d.path, d.line, d.column))
+    return series[0], [issue for issue, _ in issues], found
+
+
+def cached_check(
+    workspace: Workspace, paths: list[Path] | None = None, cache: LoadCache | None = None
+) -> list | None:
     """Return every diagnostic of the workspace if all its files are cached, else None.
 
     The answer `load_workspace` would give for every file, without loading a model;
@@ -204,13 +235,23 @@ def cached_check(workspace: Workspace) -> list | None:
     """
     from newsletter.errors import Diagnostic, Severity
 
-    cache = LoadCache.open(workspace)
-    summaries = [cache.summary(p) for p in (workspace.config_path, *workspace.issue_paths())]
+    cache = cache or LoadCache.open(workspace)
+    every = workspace.issue_paths()
+    if paths is not None:
+        chosen = {p.resolve() for p in paths}
+        # A file outside issues/, or one named twice: the loader compares it with the others.
+        if len(chosen) != len(paths) or not chosen <= {p.resolve() for p in every}:
+            return None
+    summaries = [cache.summary(p) for p in (workspace.config_path, *every)]
     if any(s is None for s in summaries):
         return None
     numbers = [tuple(s["number"]) for s in summaries[1:]]
     if len(set(numbers)) != len(numbers):
         return None
+    if paths is not None:  # the settings and the given files: what load_workspace reports
+        summaries = [summaries[0], *(cache.summary(p) for p in paths)]
+        if any(s is None for s in summaries):
+            return None
     found = []
     for summary in summaries:
         for path, line, column, message, field, severity, code in summary["diagnostics"]:

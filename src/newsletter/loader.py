@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import types
 import typing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,23 +14,13 @@ from newsletter.checks import Rules, check_issue, check_series
 from newsletter.errors import Diagnostic, ValidationError, display_path
 from newsletter.markup import FieldError, TextError
 from newsletter.model import Issue, Series
-from newsletter.source import Source, YamlPath, format_path, read_yaml
+from newsletter.source import LoadedIssue, Source, YamlPath, format_path, read_yaml
 from newsletter.workspace import Workspace
 
 if TYPE_CHECKING:
     from newsletter.cache import LoadCache
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-
-
-@dataclass(frozen=True)
-class LoadedIssue:
-    """An issue model with the file it came from and the positions of its values."""
-
-    slug: str
-    path: Path
-    issue: Issue
-    source: Source
 
 
 def validate(source: Source, model: type[M]) -> M | None:

@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from newsletter import markup, merge
+from newsletter.records import Labelled
 from newsletter.send.names import Provider
 from newsletter.workspace import REMOTE, path_problem
 
@@ -144,7 +145,7 @@ class Article(Strict):
     )
 
 
-class Issue(Strict):
+class Issue(Strict, Labelled):
     """One newsletter issue, read from issues/<slug>.yaml."""
 
     model_config = ConfigDict(title="Newsletter issue")
@@ -182,11 +183,6 @@ class Issue(Strict):
                 given[0] if given else None,
             )
         return self
-
-    @property
-    def label(self) -> str:
-        """Return the masthead label, e.g. 'Vol 2.10'."""
-        return f"Vol {self.volume}.{self.number}"
 
 
 class Sender(Strict):

@@ -21,6 +21,8 @@ from newsletter.errors import Diagnostic, Severity
 if TYPE_CHECKING:
     import yaml
 
+    from newsletter.model import Issue
+
 MAX_BYTES = 1024 * 1024  # an issue is a few KB; a megabyte is a mistake, not a newsletter
 MAX_VALUES = 100_000  # bounds alias expansion: a billion-laughs file stops here
 MAX_DEPTH = 64
@@ -30,6 +32,19 @@ YamlPath = tuple[str | int, ...]
 _STANDARD = "tag:yaml.org,2002:"
 CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # all but tab, LF, CR
 _SCALAR_TAGS = {_STANDARD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+
+
+@dataclass(frozen=True)
+class LoadedIssue:
+    """An issue model with the file it came from and the positions of its values.
+
+    Defined here, free of pydantic, so that a cached one unpickles without it (records.py).
+    """
+
+    slug: str
+    path: Path
+    issue: Issue
+    source: Source
 
 
 @dataclass

@@ -1,17 +1,25 @@
-"""SMTP delivery against a real aiosmtpd server: plain, STARTTLS with login, refusals."""
+"""SMTP delivery against a real aiosmtpd server: plain, STARTTLS with login, refusals,
+pipelined transactions; the message built dot-stuffed."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
 import ipaddress
+import re
 import ssl
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from sendkit import free_port
+from hypothesis import given
+from hypothesis import strategies as st
+from sendkit import free_port, sample_message
+
+from newsletter.render.message import token
+from newsletter.render.mime import CompiledMime
 
 
 class Mailbox:
@@ -144,3 +152,89 @@ def test_starttls_with_login_from_the_environment(sender, tmp_path, monkeypatch)
         assert "smtp-test-password" not in report.error and "wrong" not in report.error
     finally:
         controller.stop()
+
+
+class PipeliningMailbox(Mailbox):
+    """The mailbox, announcing PIPELINING (RFC 2920) as Postfix and Exim do."""
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", responses[-1]]
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """Count the client's writes to the server (each is a wait for a reply or more)."""
+    import smtplib
+
+    counted = []
+    original = smtplib.SMTP.send
+
+    def send(self, data):
+        counted.append(data if isinstance(data, bytes) else data.encode())
+        return original(self, data)
+
+    monkeypatch.setattr(smtplib.SMTP, "send", send)
+    return counted
+
+
+def dotted_message():
+    """Return the sample message with lines that start with dots in both bodies."""
+    message = sample_message()
+    text = ".starts with a dot\n..two dots\n.\n" + message.text
+    html = message.html.replace("<p>Paragraph 0", "\n.mj-outlook { width:100% }\n<p>Paragraph 0")
+    return dataclasses.replace(message, text=text, html=html)
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
+def test_messages_arrive_whole_pipelined_or_not(sender, monkeypatch, writes, pipelining):
+    handler, port = (PipeliningMailbox if pipelining else Mailbox)(), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.delenv("SMTP_USERNAME", raising=False)
+        delivery = {
+            "provider": "smtp",
+            "concurrency": 1,
+            "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
+        }
+        extra = "refused@example.org,R,,\nafter@example.org,A,,\n"
+        _, report, counts = sender.send(3, message=dotted_message(), delivery=delivery, extra=extra)
+    finally:
+        controller.stop()
+    assert counts["sent"] == 4 and counts["failed"] == 1
+    assert list(report.reasons) == ["550 5.1.1 No such user here"]
+    received = sorted(rcpt[0] for rcpt, _ in handler.messages)
+    assert received == ["after@example.org", *(f"user{i}@example.org" for i in range(3))]
+    assert len(handler.sessions) == 1  # the refusal left the connection usable
+    for _, message in handler.messages:
+        text, html = (message.get_body((kind,)).get_content() for kind in ("plain", "html"))
+        assert text.startswith(".starts with a dot\r\n..two dots\r\n.\r\nDear ")
+        assert "\r\n.mj-outlook { width:100% }\r\n" in html
+    envelopes = [w for w in writes if w.lower().startswith(b"mail from:")]
+    bodies = [w for w in writes if w.endswith(b"\r\n.\r\n")]
+    assert len(bodies) == 4 and all(w.count(b"\r\n") > 20 for w in bodies)  # one write each
+    if pipelining:  # MAIL, RCPT and DATA in one write: two round trips a message
+        assert len(envelopes) == 5
+        assert all(w.lower().count(b"\r\nrcpt to:") == 1 for w in envelopes)
+        assert all(w.lower().endswith(b"\r\ndata\r\n") for w in envelopes)
+    else:  # one command a write, nothing asked after the refused RCPT
+        assert len(envelopes) == 5 and all(w.count(b"\r\n") == 1 for w in envelopes)
+        assert sum(w.lower() == b"data\r\n" for w in writes) == 4
+
+
+DOTTED = st.text(st.sampled_from(".\n\r é=\tx"), max_size=30)
+
+
+@given(name=DOTTED, first=DOTTED)
+def test_the_message_for_smtp_is_the_message_dot_stuffed(name, first):
+    message = dataclasses.replace(
+        dotted_message(),
+        text=f".{token('name')}\n{token('first_name')}.\n{'.' * 80}\n" + dotted_message().text,
+    )
+    compiled = CompiledMime(message)
+    values = {"email": "a@example.org", "name": name, "first_name": first}
+    plain = compiled.build(values, message_id="<1@example.org>", date=0)
+    data = compiled.build(values, message_id="<1@example.org>", date=0, smtp=True)
+    # RFC 5321 4.5.2, as smtplib writes it, then the end-of-data line.
+    assert data == re.sub(rb"(?m)^\.", b"..", plain) + b".\r\n"

@@ -11,6 +11,8 @@ import pytest
 from newsletter.send.unsubscribe import sign
 from tests.serve.servekit import (
     LIST_ID,
+    RFC_8058_POST,
+    RFC_8058_TYPE,
     SECRET,
     Server,
     free_port,
@@ -62,14 +64,8 @@ def test_one_click_post_answers_200_and_records(served):
 
 def test_the_rfc_8058_example_multipart_post_is_a_one_click(served):
     link = link_of(served, "frank.lee@example.org")
-    boundary = "---FormBoundaryjWmhtjORrn"
-    body = (  # RFC 8058, section 8
-        f"--{boundary}\r\n"
-        'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
-        f"One-Click\r\n--{boundary}--\r\n"
-    ).encode()
-    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    assert httpx.post(link, content=body, headers=headers).status_code == 200
+    headers = {"Content-Type": RFC_8058_TYPE}
+    assert httpx.post(link, content=RFC_8058_POST, headers=headers).status_code == 200
     assert suppressed(served.root)["frank.lee@example.org"]["source"] == "one-click"
 
 

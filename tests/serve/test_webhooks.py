@@ -3,52 +3,33 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import json
-import secrets
 import time
 
 import httpx
 import pytest
 
-from tests.serve.servekit import Server, count_suppressed, env, free_port, suppressed, workspace
-
-MAILGUN_KEY = "key-mailgun-webhook-signing"
-RESEND_SECRET = "whsec_" + base64.b64encode(b"resend-webhook-secret-bytes").decode()
-POSTMARK_SECRET = "postmark-webhook-password"
+from tests.serve.servekit import (
+    POSTMARK_SECRET,
+    WEBHOOK_SECRETS,
+    Server,
+    count_suppressed,
+    env,
+    free_port,
+    mailgun_event,
+    suppressed,
+    svix_headers,
+    workspace,
+)
 
 
 @pytest.fixture
 def hooked(tmp_path):
     port = free_port()
     root = workspace(tmp_path / "ws", port)
-    secrets = env(
-        MAILGUN_WEBHOOK_SIGNING_KEY=MAILGUN_KEY,
-        RESEND_WEBHOOK_SECRET=RESEND_SECRET,
-        POSTMARK_WEBHOOK_SECRET=POSTMARK_SECRET,
-    )
-    server = Server(root, port, environ=secrets)
+    server = Server(root, port, environ=env(**WEBHOOK_SECRETS))
     yield server
     server.stop()
-
-
-def mailgun_event(event: dict, key: str = MAILGUN_KEY, stamp: int | None = None) -> bytes:
-    """Return a webhook body as Mailgun signs it (documentation.mailgun.com, webhooks)."""
-    stamp = str(int(time.time()) if stamp is None else stamp)
-    token = secrets.token_hex(25)
-    signature = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
-    body = {"signature": {"timestamp": stamp, "token": token, "signature": signature}}
-    return json.dumps({**body, "event-data": event}).encode()
-
-
-def svix_headers(body: bytes, secret: str = RESEND_SECRET) -> dict[str, str]:
-    """Return the Svix headers Resend signs a webhook with."""
-    ident, stamp = "msg_2Lh9KRb6pzN4LePd3XiFJBRDxiA", str(int(time.time()))
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    digest = hmac.new(key, f"{ident}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    signature = f"v1,{base64.b64encode(digest).decode()}"
-    return {"svix-id": ident, "svix-timestamp": stamp, "svix-signature": signature}
 
 
 def test_mailgun_permanent_failure_and_complaint_are_recorded(hooked):

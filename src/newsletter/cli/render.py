@@ -51,14 +51,20 @@ def render(state: State, issues: tuple[str, ...], out_dir: Path | None, formats:
     it (reader@example.com); `newsletter send` fills in each subscriber instead.
     Exits 1 when an issue has errors or its email is over Gmail's 102 KB clipping size.
     """
+    from newsletter.cache import cached_load
     from newsletter.errors import ValidationError
-    from newsletter.loader import load_workspace
     from newsletter.render.output import render_issue
 
     workspace = state.workspace()
     with _pdf_printer(workspace, formats):
         paths = [workspace.issue_path(name) for name in issues] or None
-        series, loaded, diagnostics = load_workspace(workspace, paths)
+        # Unchanged files come back from the cache as records: no pydantic (records.py).
+        found = cached_load(workspace, paths)
+        if found is None:
+            from newsletter.loader import load_workspace
+
+            found = load_workspace(workspace, paths)
+        series, loaded, diagnostics = found
         if series is None or any(d.is_error for d in diagnostics):
             raise ValidationError("nothing rendered: fix these problems first", diagnostics)
         if not loaded:

@@ -8,6 +8,9 @@ written: To, Date, Message-ID, the headers and subject lines holding merge field
 safe encoder of render/headers.py), and the body lines holding merge fields, each filled
 (HTML-escaped in the HTML), then encoded like the rest of its part. Encoding a line on its
 own gives the same bytes as encoding the part whole: quoted-printable restarts at each line.
+For SMTP the message is built as DATA carries it (`smtp=True`): the static runs are
+dot-stuffed once, at compile time, only the filled lines per recipient; stuffing each whole
+message cost more than building it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,13 @@ SAMPLE_RECIPIENT = {
 _NEWLINES = re.compile(r"\r\n|\r|\n")  # what the stdlib takes as a line end in a body
 
 
+def stuff_dots(data: bytes) -> bytes:
+    """Return CRLF lines with a dot doubled where one starts a line (RFC 5321 4.5.2)."""
+    if b"\n." in data:
+        data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
 def _html(value: str) -> str:
     return html.escape(value, quote=True)
 
@@ -53,16 +63,22 @@ class QuotedPrintableBody:
                 static.append(line + "\r\n")
         if static:
             self.pieces.append(_encode("".join(static)))
+        # Each piece starts a line: stuffed alone, it is stuffed as in the whole message.
+        self.stuffed = [stuff_dots(p) if type(p) is bytes else p for p in self.pieces]
 
-    def fill(self, values: Mapping[str, str]) -> list[bytes]:
-        """Return the body's encoded pieces with one recipient's values in."""
+    def fill(self, values: Mapping[str, str], smtp: bool = False) -> list[bytes]:
+        """Return the body's encoded pieces with one recipient's values in.
+
+        smtp: dot-stuffed, as SMTP's DATA carries them.
+        """
         escape = self.escape
-        return [
-            piece
-            if type(piece) is bytes
-            else _encode(_NEWLINES.sub("\r\n", fill(piece, values, escape)))
-            for piece in self.pieces
-        ]
+        filled = []
+        for piece in self.stuffed if smtp else self.pieces:
+            if type(piece) is not bytes:
+                piece = _encode(_NEWLINES.sub("\r\n", fill(piece, values, escape)))
+                piece = stuff_dots(piece) if smtp else piece
+            filled.append(piece)
+        return filled
 
 
 def _encode(text: str) -> bytes:
@@ -130,9 +146,11 @@ class CompiledMime:
         *,
         message_id: str | None = None,
         date: float | None = None,
+        smtp: bool = False,
     ) -> bytes:
         """Return one recipient's message as bytes (CRLF lines), values['email'] its address.
 
+        smtp: as SMTP's DATA carries it, dot-stuffed and ended by a line holding a dot.
         Raises HeaderError when a value cannot be written into a header.
         """
         head = [
@@ -152,10 +170,10 @@ class CompiledMime:
                 "".join(head).encode("utf-8"),
                 self.head,
                 self.text_start,
-                *self.text.fill(values),
+                *self.text.fill(values, smtp),
                 self.html_start,
-                *self.html.fill(values),
-                self.end,
+                *self.html.fill(values, smtp),
+                self.end + b".\r\n" if smtp else self.end,  # no header line starts with a dot
             ]
         )
 

@@ -65,8 +65,8 @@ MAILGUN_TOKENS = Tokens()
 def _iso(value: str | None) -> float:
     if not value:
         return time.time()
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    try:  # Python 3.11 reads the "Z" of UTC itself
+        return dt.datetime.fromisoformat(value).timestamp()
     except ValueError:
         return time.time()
 
@@ -75,24 +75,32 @@ def _json(body: bytes) -> dict:
     try:
         data = json.loads(body)
     except ValueError:
-        raise Refused("not JSON") from None
+        raise Refused("the body is not JSON") from None
     if not isinstance(data, dict):
-        raise Refused("not a JSON object")
+        raise Refused("the body is not a JSON object")
     return data
+
+
+def _fresh(stamp: str, tolerance: float) -> None:
+    """Refuse a timestamp (epoch seconds) more than tolerance seconds from now."""
+    if not stamp.isdigit() or abs(time.time() - int(stamp)) > tolerance:
+        raise Refused(f"the timestamp is not within {tolerance:.0f} s of now")
 
 
 def mailgun(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event]:
     """Verify and read a Mailgun webhook (JSON, signature inside the body)."""
     data = _json(body)
-    signature = data.get("signature") or {}
-    stamp, token = str(signature.get("timestamp", "")), str(signature.get("token", ""))
+    try:
+        signature = data["signature"]
+        stamp, token, offered = (str(signature[k]) for k in ("timestamp", "token", "signature"))
+    except (KeyError, TypeError):
+        raise Refused("no signature") from None
     expected = hmac.new(secret.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
-    if not same(expected, str(signature.get("signature", ""))):
-        raise Refused("signature")
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > MAILGUN_TOKENS.window:
-        raise Refused("timestamp")
+    if not same(expected, offered):
+        raise Refused("the signature does not verify")
+    _fresh(stamp, MAILGUN_TOKENS.window)
     if not MAILGUN_TOKENS.take(token):
-        raise Refused("replayed")
+        raise Refused("the token was taken before (a replay)")
     event = data.get("event-data") or {}
     kind, address = event.get("event"), event.get("recipient")
     when = float(event.get("timestamp") or time.time())
@@ -102,20 +110,25 @@ def mailgun(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event]
     return [(address, reason, when)] if reason and isinstance(address, str) else []
 
 
+SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
+
+
 def resend(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event]:
     """Verify (Svix) and read a Resend webhook."""
-    ident, stamp = headers.get("svix-id", ""), headers.get("svix-timestamp", "")
+    try:
+        ident, stamp, signatures = (headers[name] for name in SVIX_HEADERS)
+    except KeyError:
+        raise Refused("no Svix signature headers") from None
     try:
         key = base64.b64decode(secret.removeprefix("whsec_"))
     except binascii.Error:
-        raise Refused("secret") from None
+        raise Refused("the secret is not base64 (whsec_...)") from None
     signed = f"{ident}.{stamp}.".encode() + body
     expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-    offered = [s.partition(",")[2] for s in headers.get("svix-signature", "").split()]
+    offered = [s.partition(",")[2] for s in signatures.split()]  # "v1,<base64> v1,<base64>"
     if not any([same(expected, candidate) for candidate in offered]):  # each one compared
-        raise Refused("signature")
-    if not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
-        raise Refused("timestamp")
+        raise Refused("the signature does not verify")
+    _fresh(stamp, 300)
     data = _json(body)
     event, kind = data.get("data") or {}, data.get("type")
     when = _iso(data.get("created_at"))
@@ -123,32 +136,36 @@ def resend(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event]:
         return [(a, "bounce", when) for a in event.get("to") or [] if isinstance(a, str)]
     if kind == "email.complained":
         return [(a, "complaint", when) for a in event.get("to") or [] if isinstance(a, str)]
+    address = event.get("email")
     if kind == "contact.updated" and event.get("unsubscribed") is True:
-        return [(event.get("email"), "unsubscribe", when)] if event.get("email") else []
+        return [(address, "unsubscribe", when)] if isinstance(address, str) else []
     return []
 
 
 def postmark(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event]:
     """Check a Postmark webhook's Basic credentials and read it."""
-    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if "authorization" not in headers:
+        raise Refused("no credentials")
+    scheme, _, encoded = headers["authorization"].partition(" ")
     try:
         password = base64.b64decode(encoded).decode().partition(":")[2]
     except (binascii.Error, UnicodeDecodeError):
-        password = ""
+        raise Refused("the credentials are not Basic user:password") from None
     if not (same(password, secret) and scheme.lower() == "basic"):
-        raise Refused("credentials")
+        raise Refused("wrong credentials")
     data = _json(body)
-    kind = data.get("RecordType")
+    kind, address = data.get("RecordType"), data.get("Email")
+    reason, when = None, _iso(data.get("BouncedAt"))
     if kind == "Bounce" and data.get("Type") == "HardBounce":
-        return [(data.get("Email"), "bounce", _iso(data.get("BouncedAt")))]
+        reason = "bounce"
     if kind == "SpamComplaint":
-        return [(data.get("Email"), "complaint", _iso(data.get("BouncedAt")))]
+        reason = "complaint"
     if kind == "SubscriptionChange" and data.get("SuppressSending") is True:
         reason = {"HardBounce": "bounce", "SpamComplaint": "complaint"}.get(
             data.get("SuppressionReason"), "unsubscribe"
         )
-        return [(data.get("Recipient"), reason, _iso(data.get("ChangedAt")))]
-    return []
+        address, when = data.get("Recipient"), _iso(data.get("ChangedAt"))
+    return [(address, reason, when)] if reason and isinstance(address, str) else []
 
 
 # provider -> (environment variable holding its secret, verify-and-read)
