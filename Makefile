@@ -76,8 +76,9 @@ lint: install-test
 	$(VENV)/bin/python -m ruff check src tests bench
 	$(VENV)/bin/python -m ruff format --check src tests bench
 
-# Mutation testing of the guarantees (ledger, engine, job, tokens, escaping, YAML checks, size
-# limit): a score per module, goal 90%; equivalent survivors are listed in tests/MUTANTS.md.
+# Mutation testing of the guarantees (ledger, engine, job, state stores, tokens, escaping, YAML
+# checks, size limit, reconcile, serve): a score per module, goal 90%; equivalent survivors are
+# listed in tests/MUTANTS.md. Not run in CI: it takes too long.
 mutation: install-test
 	$(VENV)/bin/python -m pip $(PIP_FLAGS) install -c $(LOCK) -e '.[mutation]'
 	$(VENV)/bin/python scripts/mutation.py

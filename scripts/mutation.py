@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 GOAL = 0.90
 
-# name -> (the files mutated, the test files that guard them)
+# name -> (the files mutated, the test files that guard them). An entry starting with "-" is
+# a pytest option for every run of that module (e.g. "-k", "not postgresql").
 MODULES: dict[str, tuple[list[str], list[str]]] = {
     "unsubscribe tokens": (
         ["src/newsletter/send/unsubscribe.py"],
@@ -39,8 +40,8 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     "state stores": (
         ["src/newsletter/state/base.py", "src/newsletter/state/sqlite.py",
          "src/newsletter/state/postgres.py"],
-        ["tests/send/test_ledger.py", "tests/send/test_suppression.py",
-         "tests/send/test_state.py"],
+        ["tests/send/test_stores.py", "tests/send/test_ledger.py",
+         "tests/send/test_suppression.py", "tests/send/test_state.py"],
     ),
     "engine": (
         ["src/newsletter/send/engine.py"],
@@ -50,7 +51,10 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ),
     "job": (
         ["src/newsletter/send/job.py"],
-        ["tests/send/test_providers_local.py", "tests/send/test_faults.py"],
+        # SQLite only: the job is the same on either store (the stores have their own
+        # entry), and each test then runs once, not twice.
+        ["tests/send/test_job.py", "tests/send/test_providers_local.py",
+         "tests/send/test_faults.py", "-k", "not postgresql"],
     ),
     "reconcile": (
         ["src/newsletter/send/reconcile.py"],
@@ -113,6 +117,21 @@ def copy_tree(dest: Path) -> None:
         (dest.parent / "shared").symlink_to(shared)
 
 
+def split_options(tests: list[str]) -> tuple[list[str], list[str]]:
+    """Split a module's test list into its test files and its pytest options."""
+    files: list[str] = []
+    options: list[str] = []
+    items = iter(tests)
+    for item in items:
+        if not item.startswith("-"):
+            files.append(item)
+            continue
+        options.append(item)
+        if item in ("-k", "-m"):  # the option's value follows it
+            options.append(next(items))
+    return files, options
+
+
 def configure(work: Path, mutated: list[str], tests: list[str]) -> None:
     """Append mutmut's settings for one module to the copy's pyproject.toml."""
     others = sorted(
@@ -120,13 +139,14 @@ def configure(work: Path, mutated: list[str], tests: list[str]) -> None:
         if str(p.relative_to(work)) not in mutated
     )  # fmt: skip
     quoted = lambda items: "[" + ", ".join(json.dumps(i) for i in items) + "]"  # noqa: E731
+    files, options = split_options(tests)
     settings = f"""
 [tool.mutmut]
 source_paths = ["src/"]
 do_not_mutate = {quoted(others)}
 also_copy = {quoted([*ALSO_COPY, "tests"])}
-pytest_add_cli_args_test_selection = {quoted(tests)}
-pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x"]
+pytest_add_cli_args_test_selection = {quoted(files)}
+pytest_add_cli_args = {quoted(["-p", "no:cacheprovider", "-q", "-x", *options])}
 """
     with open(work / "pyproject.toml", "a", encoding="utf-8") as f:
         f.write(settings)
@@ -145,46 +165,69 @@ def run_module(name: str, mutated: list[str], tests: list[str], keep: set[str]) 
         # Prism the tests start live in node_modules, too big to copy: link it there too.
         if (work / "node_modules").exists():
             (work / "mutants" / "node_modules").symlink_to(work / "node_modules")
-        env = {**os.environ, "PYTHONPATH": str(work / "mutants" / "src")}
-        # A mutant is "killed" when a test fails: with a test that fails anyway, every
-        # mutant would be, so the module's tests must pass on the unmutated code first.
-        clean = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
-            cwd=work, capture_output=True, text=True,
-        )  # fmt: skip
-        if clean.returncode != 0:
-            tail = clean.stdout[-3000:]
-            raise SystemExit(f"mutation: the tests of {name} fail without mutants:\n{tail}")
-        mutmut = [sys.executable, "-m", "mutmut"]
-        started = time.monotonic()
-        run = subprocess.run([*mutmut, "run"], cwd=work, env=env, capture_output=True, text=True)
-        elapsed = time.monotonic() - started
-        listing = subprocess.run(
-            [*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True
+        # One PostgreSQL server for the whole module: a test process would start its own
+        # for every mutant (seconds each), and leave it running when a timeout kills it.
+        server, shared = start_postgres()
+        try:
+            return run_mutmut(name, work, shared, tests, keep)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def start_postgres() -> tuple[object | None, dict[str, str]]:
+    """Start the tests' PostgreSQL server; return it and the variable that shares it."""
+    sys.path.insert(0, str(ROOT))
+    from tests.helpers import postgres
+
+    if not (postgres.BIN / "initdb").is_file():
+        return None, {}
+    server = postgres.PostgresServer()
+    return server, {postgres.SHARED: server.url}
+
+
+def run_mutmut(name: str, work: Path, shared: dict, tests: list[str], keep: set[str]) -> dict:
+    """Run mutmut in the prepared copy; return the module's counts and survivors."""
+    # A mutant is "killed" when a test fails: with a test that fails anyway, every
+    # mutant would be, so the module's tests must pass on the unmutated code first.
+    clean = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", *tests],
+        cwd=work, capture_output=True, text=True, env={**os.environ, **shared},
+    )  # fmt: skip
+    if clean.returncode != 0:
+        tail = clean.stdout[-3000:]
+        raise SystemExit(f"mutation: the tests of {name} fail without mutants:\n{tail}")
+    env = {**os.environ, **shared, "PYTHONPATH": str(work / "mutants" / "src")}
+    mutmut = [sys.executable, "-m", "mutmut"]
+    started = time.monotonic()
+    run = subprocess.run([*mutmut, "run"], cwd=work, env=env, capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    listing = subprocess.run(
+        [*mutmut, "results"], cwd=work, env=env, capture_output=True, text=True
+    ).stdout
+    survivors = re.findall(r"^\s*(\S+): (?:survived|no tests)$", listing, re.MULTILINE)
+    diffs = {}
+    for mutant in survivors:  # what each one changed, to judge it without re-running
+        shown = subprocess.run(
+            [*mutmut, "show", mutant], cwd=work, env=env, capture_output=True, text=True
         ).stdout
-        survivors = re.findall(r"^\s*(\S+): (?:survived|no tests)$", listing, re.MULTILINE)
-        diffs = {}
-        for mutant in survivors:  # what each one changed, to judge it without re-running
-            shown = subprocess.run(
-                [*mutmut, "show", mutant], cwd=work, env=env, capture_output=True, text=True
-            ).stdout
-            diffs[mutant] = [line for line in shown.splitlines() if line[:2] in ("- ", "+ ")]
-        subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
-        stats_file = work / "mutants" / "mutmut-cicd-stats.json"
-        # mutmut runs the tests once more itself, first tracing which test reaches which
-        # function (much slower code: a timing test can fail there) and then clean; a
-        # failure in either checks no mutant at all, and an unchecked mutant must never
-        # count as killed, so any non-zero exit, or a mutant neither killed nor survived,
-        # stops here.
-        stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
-        caught = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault"))
-        unexplained = stats.get("total", 0) - caught - len(survivors)
-        if run.returncode != 0 or not stats or unexplained:
-            tail = (run.stdout + run.stderr)[-2000:]
-            raise SystemExit(
-                f"mutation: mutmut did not check every mutant of {name} "
-                f"({unexplained} neither killed nor survived):\n{tail}"
-            )
+        diffs[mutant] = [line for line in shown.splitlines() if line[:2] in ("- ", "+ ")]
+    subprocess.run([*mutmut, "export-cicd-stats"], cwd=work, env=env, capture_output=True)
+    stats_file = work / "mutants" / "mutmut-cicd-stats.json"
+    # mutmut runs the tests once more itself, first tracing which test reaches which
+    # function (much slower code: a timing test can fail there) and then clean; a
+    # failure in either checks no mutant at all, and an unchecked mutant must never
+    # count as killed, so any non-zero exit, or a mutant neither killed nor survived,
+    # stops here.
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    caught = sum(stats.get(k, 0) for k in ("killed", "timeout", "segfault"))
+    unexplained = stats.get("total", 0) - caught - len(survivors)
+    if run.returncode != 0 or not stats or unexplained:
+        tail = (run.stdout + run.stderr)[-2000:]
+        raise SystemExit(
+            f"mutation: mutmut did not check every mutant of {name} "
+            f"({unexplained} neither killed nor survived):\n{tail}"
+        )
     equivalent = [s for s in survivors if s in keep]
     live = [s for s in survivors if s not in keep]
     counted = stats["total"] - len(equivalent)
@@ -213,8 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names or list(MODULES):
         mutated, tests = MODULES[name]
         mutated = [m for m in mutated if (ROOT / m).exists()]
-        tests = [t for t in tests if (ROOT / t).exists()]
-        if not mutated or not tests:
+        files, options = split_options(tests)
+        files = [t for t in files if (ROOT / t).exists()]
+        tests = [*files, *options]
+        if not mutated or not files:
             print(f"mutation: {name}: not in this tree yet, left out")
             continue
         print(f"mutation: {name} ({', '.join(mutated)}) ...", flush=True)

@@ -114,7 +114,7 @@ def postgres():
     """Start a real PostgreSQL server once per session (stopped with -m immediate)."""
     from tests.helpers.postgres import PostgresServer
 
-    server = PostgresServer()
+    server = PostgresServer.shared() or PostgresServer()
     yield server
     server.stop()
 

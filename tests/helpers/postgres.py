@@ -2,12 +2,17 @@
 
 PostgreSQL refuses to run as root, so as root the cluster belongs to the `postgres` system
 user (the Debian package creates it) and its commands run through `runuser`.
+
+With NEWSLETTER_TEST_POSTGRES set to the URL of a server that is already running (`make
+mutation` starts one for a whole module), the tests use it instead of starting their own:
+each test still gets an empty schema of its own, named after its process.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -16,6 +21,7 @@ import time
 from pathlib import Path
 
 BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+SHARED = "NEWSLETTER_TEST_POSTGRES"
 PREFIX = "newsletter-pg-"
 STILL_BEING_MADE = 3600  # seconds
 _schemas = itertools.count(1)
@@ -90,6 +96,18 @@ class PostgresServer:
         # Written last: a folder without it is one still being made, which nobody reaps.
         (self.dir / "owner.pid").write_text(str(os.getpid()))
 
+    @classmethod
+    def shared(cls) -> PostgresServer | None:
+        """Return the running server NEWSLETTER_TEST_POSTGRES names, if any (never stopped)."""
+        url = os.environ.get(SHARED)
+        if not url:
+            return None
+        server = cls.__new__(cls)
+        server.dir = server.data = None
+        server.url = url
+        server.port = int(url.rsplit(":", 1)[1].split("/", 1)[0])
+        return server
+
     def _run(self, *command) -> None:
         subprocess.run(
             _as_owner([str(c) for c in command]), check=True, capture_output=True, timeout=120
@@ -99,11 +117,14 @@ class PostgresServer:
         """Create an empty schema; return a URL whose tables land in it."""
         import psycopg
 
-        name = f"t{os.getpid()}_{next(_schemas)}"
+        # Random too: a shared server outlives processes, and process ids come round again.
+        name = f"t{os.getpid()}_{next(_schemas)}_{secrets.token_hex(4)}"
         with psycopg.connect(self.url, autocommit=True) as conn:
             conn.execute(f"CREATE SCHEMA {name}")
         return f"{self.url}?options=-csearch_path%3D{name}"
 
     def stop(self) -> None:
+        if self.data is None:  # shared: its owner stops it
+            return
         _stop(self.data)
         shutil.rmtree(self.dir, ignore_errors=True)
