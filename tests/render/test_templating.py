@@ -106,7 +106,7 @@ def test_runtime_errors_are_located_in_the_template(tmp_path, text, message):
 
 
 def test_compiled_templates_are_cached_outside_the_workspace(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _cache_in(monkeypatch, tmp_path / "cache")
     ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 1 + 1 }}"})
     assert render_template(ws, "a.html.j2", {}) == "2"
     assert list((tmp_path / "cache" / "newsletter" / "templates").iterdir())
@@ -203,7 +203,13 @@ def test_only_plain_text_templates_leave_content_unescaped(tmp_path, name, escap
 # -- the compiled-template cache: outside the workspace, private, never in the way -------------
 
 
+def _cache_in(monkeypatch, folder) -> None:
+    monkeypatch.delenv("NEWSLETTER_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder))
+
+
 def test_the_cache_lives_in_the_users_cache_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEWSLETTER_CACHE_DIR", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache_dir() == tmp_path / ".cache" / "newsletter" / "templates"
@@ -214,7 +220,7 @@ def test_the_cache_lives_in_the_users_cache_folder(tmp_path, monkeypatch):
 
 
 def test_the_cache_folder_is_private_and_holds_sandboxed_code_only(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _cache_in(monkeypatch, tmp_path / "cache")
     ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 1 + 1 }}"})
     assert render_template(ws, "a.html.j2", {}) == "2"
     folder = tmp_path / "cache" / "newsletter" / "templates"
@@ -226,7 +232,7 @@ def test_the_cache_folder_is_private_and_holds_sandboxed_code_only(tmp_path, mon
 def test_an_existing_cache_folder_is_used(tmp_path, monkeypatch):
     folder = tmp_path / "cache" / "newsletter" / "templates"
     folder.mkdir(parents=True)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _cache_in(monkeypatch, tmp_path / "cache")
     ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 2 + 2 }}"})
     assert render_template(ws, "a.html.j2", {}) == "4"
     assert list(folder.iterdir())
@@ -234,7 +240,7 @@ def test_an_existing_cache_folder_is_used(tmp_path, monkeypatch):
 
 def test_a_cache_folder_removed_while_running_is_done_without(tmp_path, monkeypatch):
     # e.g. ~/.cache cleared while a preview runs: nothing can be written there any more
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _cache_in(monkeypatch, tmp_path / "cache")
     ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 3 + 3 }}"})
     assert render_template(ws, "a.html.j2", {}) == "6"
     shutil.rmtree(tmp_path / "cache")
@@ -245,6 +251,16 @@ def test_a_cache_folder_removed_while_running_is_done_without(tmp_path, monkeypa
 
 def test_a_cache_folder_that_cannot_be_made_is_done_without(tmp_path, monkeypatch):
     (tmp_path / "cache").write_text("a file where the folder should be", encoding="utf-8")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    _cache_in(monkeypatch, tmp_path / "cache")
     ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 5 + 5 }}"})
     assert render_template(ws, "a.html.j2", {}) == "10"
+
+
+def test_with_caching_off_templates_render_and_nothing_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEWSLETTER_CACHE_DIR", "off")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert cache_dir() is None
+    ws = _workspace(tmp_path / "ws", {"a.html.j2": "{{ 6 + 6 }}"})
+    assert render_template(ws, "a.html.j2", {}) == "12"
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "home").exists()
