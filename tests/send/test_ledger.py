@@ -332,3 +332,16 @@ def test_a_released_lock_is_taken_again_not_assumed(tmp_path):
     assert "vol-1-1" in where
     first.close()
     second.close()
+
+
+def test_a_rebuilt_ledger_knows_idna_domains_by_the_list_s_form(ledger):
+    from newsletter.send.ledger import address_key
+
+    assert address_key("Ana@XN--BCHER-KVA.Example") == "ana@bücher.example"
+    assert address_key("ana@xn--zz.example") == "ana@xn--zz.example"  # not IDNA: as it is
+    assert address_key("Ana@Example.org") == "ana@example.org"
+    # The provider's records name her domain as we sent it (IDNA); the list, in Unicode.
+    assert ledger.rebuild([("ana@xn--bcher-kva.example", "id-1", "b1")], "mailgun") == 1
+    plan = ledger.plan(rows((1, "ana@bücher.example"), (2, "bo@bücher.example")), check_address)
+    assert plan.counts["sent"] == 1 and plan.counts["pending"] == 1
+    assert list(ledger.addresses("pending")) == ["bo@bücher.example"]

@@ -366,3 +366,15 @@ def test_look_up_issue_keeps_what_it_found_before_a_failure():
     lookup = look_up_issue(Failing(), ISSUE)
     assert [f.address for f in lookup.found] == ["a@x.org"] and not lookup.complete
     assert lookup.problem == "mailgun (HTTP 429): rate limited"
+
+
+def test_an_internationalised_domain_reported_in_idna_form_is_found(ledger, clock):
+    # We send "bücher.example" as "xn--bcher-kva.example", and providers report it so.
+    unknown(ledger, {"b1": ["ana@bücher.example", "bo@bücher.example"]})
+    provider = Searching(has=["Ana@XN--BCHER-KVA.example"])
+    result = reconcile(ledger, provider)
+    assert states(ledger) == {
+        "ana@bücher.example": ("sent", "id-Ana@XN--BCHER-KVA.example", HAS),
+        "bo@bücher.example": ("pending", None, HAS_NOT),
+    }
+    assert (result.found, result.absent) == (1, 1)

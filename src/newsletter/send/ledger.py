@@ -222,7 +222,7 @@ class Ledger:
 
     def rebuild(self, found: Iterable[tuple[str, str | None, str | None]], provider: str) -> int:
         """Record (address, message id, batch) the provider has as sent; return how many."""
-        rows = {address.lower(): (address, mid, batch) for address, mid, batch in found}
+        rows = {address_key(address): (address, mid, batch) for address, mid, batch in found}
         if not rows:
             return 0
         reason = f"reconciled: rebuilt from {provider}'s records"
@@ -268,6 +268,24 @@ class Ledger:
     def unknown_batches(self) -> dict[str, int]:
         """Return the size of each batch whose recipients are unknown, by batch id."""
         return self.store.unknown_batches(self.issue)
+
+
+def address_key(address: str) -> str:
+    """Return the ledger key of an address as a provider reports it back."""
+    # The list's keys are lower case with the domain in Unicode (email-validator's form),
+    # but we send internationalised domains in IDNA form and providers report them so:
+    # "ana@xn--bcher-kva.example" must find "ana@bücher.example", or reconcile would call
+    # a sent message absent and mail it again.
+    local, at, domain = address.rpartition("@")
+    if "xn--" in domain.lower():
+        import contextlib
+
+        import idna  # email-validator's own dependency
+
+        # Not valid IDNA: not one of ours either, and compared as it is.
+        with contextlib.suppress(idna.IDNAError):
+            domain = idna.decode(domain)
+    return f"{local}{at}{domain}".lower()
 
 
 class SendLock:

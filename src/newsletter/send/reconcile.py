@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from newsletter.errors import SendError
+from newsletter.send.ledger import address_key
 from newsletter.send.providers.base import Found, Provider, SearchBudget, Unsearchable
 
 # How long one reconciliation may spend searching (not counting the settle wait).
@@ -97,7 +98,7 @@ def reconcile(
         for index, (batch, (keys, at)) in enumerate(batches):
             try:
                 found = {
-                    f.address: f.message_id
+                    address_key(f.address): f.message_id
                     for f in provider.search(budget, issue=ledger.issue, batch=batch)
                 }
             except Unsearchable as exc:  # this account cannot search: no batch can be asked
