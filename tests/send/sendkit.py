@@ -201,3 +201,15 @@ def newsletter(*args: str, env: dict[str, str] | None = None, **kwargs):
         check=False,
         **kwargs,
     )
+
+
+def postmark_delivery(server, **more):
+    """Return delivery settings for a local Postmark fake: small batches, one worker."""
+    return {
+        "provider": "postmark",
+        "api_base": server.url,
+        "batch_size": 10,
+        "concurrency": 1,
+        "reconcile_settle": 0.2,
+        **more,
+    }

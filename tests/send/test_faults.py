@@ -13,19 +13,9 @@ import signal
 import time
 
 import pytest
+from sendkit import postmark_delivery
 
 from newsletter.send.engine import Options
-
-
-def postmark_delivery(server, **more):
-    return {
-        "provider": "postmark",
-        "api_base": server.url,
-        "batch_size": 10,
-        "concurrency": 1,
-        "reconcile_settle": 0.2,
-        **more,
-    }
 
 
 def assert_exactly_once(server, counts, total):

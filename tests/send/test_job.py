@@ -12,7 +12,7 @@ import signal
 import time
 
 import pytest
-from sendkit import Sender, sample_message, sample_workspace, write_list
+from sendkit import Sender, postmark_delivery, sample_message, sample_workspace, write_list
 
 from newsletter.errors import SendError, display_path
 from newsletter.model import Series
@@ -27,17 +27,6 @@ from newsletter.state import open_url
 def sender(tmp_path, monkeypatch) -> Sender:
     monkeypatch.setenv("NEWSLETTER_DATABASE_URL", f"sqlite:///{tmp_path / 'state' / 'send.db'}")
     return Sender(tmp_path / "ws", monkeypatch)
-
-
-def postmark_delivery(server, **more):
-    return {
-        "provider": "postmark",
-        "api_base": server.url,
-        "batch_size": 10,
-        "concurrency": 1,
-        "reconcile_settle": 0.2,
-        **more,
-    }
 
 
 def test_a_job_keeps_its_ledger_in_the_state_its_series_names(sender, tmp_path, monkeypatch):
