@@ -238,3 +238,51 @@ def test_the_message_for_smtp_is_the_message_dot_stuffed(name, first):
     data = compiled.build(values, message_id="<1@example.org>", date=0, smtp=True)
     # RFC 5321 4.5.2, as smtplib writes it, then the end-of-data line.
     assert data == re.sub(rb"(?m)^\.", b"..", plain) + b".\r\n"
+
+
+class ClosingMailbox(Mailbox):
+    """Answer 421 to each listed address's first RCPT and close the session, as servers do."""
+
+    def __init__(self, busy: set[str]):
+        super().__init__()
+        self.busy = set(busy)
+        self.closed = 0
+        self.connections: list[object] = []  # kept alive, so no two share an id
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if session not in self.connections:
+            self.connections.append(session)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.busy:
+            self.busy.discard(address)
+            self.closed += 1
+            # Close after the reply is written: transport.close() flushes it first.
+            server.loop.call_soon(server.transport.close)
+            return "421 4.7.0 Too many connections, closing"
+        return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
+
+
+@pytest.mark.parametrize("busy", ["user0@example.org", "user3@example.org"])
+def test_a_421_reply_reconnects_and_the_reader_is_sent_not_unknown(sender, monkeypatch, busy):
+    handler, port = ClosingMailbox({busy}), free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.delenv("SMTP_USERNAME", raising=False)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the retry's back-off
+    delivery = {
+        "provider": "smtp",
+        "concurrency": 1,
+        "smtp": {"host": "127.0.0.1", "port": port, "security": "none"},
+    }
+    try:
+        _, _report, counts = sender.send(6, delivery=delivery)
+    finally:
+        controller.stop()
+    assert handler.closed == 1
+    assert counts["sent"] == 6 and counts.get("unknown", 0) == 0 and counts["failed"] == 0
+    received = sorted(rcpt[0] for rcpt, _ in handler.messages)
+    assert received == sorted(f"user{i}@example.org" for i in range(6))  # each exactly once
+    assert len(handler.connections) == 2  # a new session after the closed one

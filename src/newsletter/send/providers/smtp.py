@@ -149,14 +149,14 @@ class SmtpProvider(Provider):
                 words = f"{code} {text.decode(errors='replace')}"
             except smtplib.SMTPResponseException as exc:
                 code, words = exc.smtp_code, _words(exc)
-                if code == 421:  # the server closed the session (smtplib reset any other)
-                    self._drop()
             except (smtplib.SMTPServerDisconnected, ConnectionError, TimeoutError) as e:
                 # Dropped after DATA may have been accepted: ambiguous.
                 self._drop()
                 raise Retryable(self.name, f"connection lost: {e}", ambiguous=True) from None
             else:
                 return Outcome(recipient.key, True, message_id)
+            if code == 421:  # the server closed the session, at any step: retry on a new one
+                self._drop()
             if code >= 500:
                 return Outcome(recipient.key, False, reason=words)
             if attempt == tries:
