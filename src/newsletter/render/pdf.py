@@ -195,16 +195,15 @@ def _ldconfig_listing() -> str | None:
 def warm_up(lang: str = "en", *, fonts: bool = False) -> None:
     """Import WeasyPrint and load the hyphenation dictionary of lang, ahead of a first PDF.
 
-    Only what is certain to be needed and costly: the dictionary is 0.07 s of parsing,
-    cached by pyphen for WeasyPrint. With fonts, also lay out a line of text, which loads
-    Pango's font configuration (0.25 s); build workers skip it, as it took longer than a
-    worker usually waits for its first issue.
+    Only what is certain to be needed and costly: the dictionary (0.07 s of parsing, or
+    6 ms from the user's cache: render/hyphens.py). With fonts, also lay out a line of
+    text, which loads Pango's font configuration; build workers skip it, as it took
+    longer than a worker usually waits for its first issue.
     """
-    weasyprint = import_weasyprint()
-    import pyphen
+    from newsletter.render.hyphens import load_dictionary
 
-    if found := pyphen.language_fallback(lang):
-        pyphen.Pyphen(lang=found)
+    weasyprint = import_weasyprint()
+    load_dictionary(lang)
     if fonts:
         weasyprint.HTML(string=f'<p lang="{lang}" style="hyphens: auto">Warm up</p>').render()
 
@@ -260,7 +259,10 @@ def pdf_job(
 
 def print_pdf(job: PdfJob) -> PdfResult:
     """Print job.html to job.out_path as PDF/A-3b (runs in build workers: no model needed)."""
+    from newsletter.render.hyphens import load_dictionary
+
     weasyprint = import_weasyprint()
+    load_dictionary(job.lang)  # parsed once per user, not once per process
     fetcher = _fetcher_class()(job.root)
     with _weasyprint_warnings() as logged:
         html = weasyprint.HTML(
