@@ -104,6 +104,7 @@ def test_feed_is_valid_atom_with_full_content(site: Path) -> None:
     assert 'src="https://digest.example.org/images/vol-2-10-hero.jpg"' in content
     enclosures = [link for link in digest.links if link.rel == "enclosure"]
     assert enclosures[0].href == "https://digest.example.org/vol-2-10/vol-2-10.pdf"
+    assert int(enclosures[0].length) == (site / "vol-2-10/vol-2-10.pdf").stat().st_size
     article = entries["https://digest.example.org/vol-3-8/"].content[0].value
     assert "<h3>Bilateral Space Coordination</h3>" in article
     assert [e.link for e in feed.entries] == [
@@ -323,6 +324,15 @@ def test_a_pdf_that_cannot_be_written_fails_only_its_issue(tmp_path: Path) -> No
                for d in caught.value.diagnostics)  # fmt: skip
     manifest = (workspace.root / "site" / MANIFEST).read_text("utf-8")
     assert "vol-3-8" in manifest and "vol-2-10" not in manifest
+    feed = feedparser.parse((workspace.root / "site/feed.xml").read_bytes())
+    enclosures = {
+        entry.link: [link.href for link in entry.links if link.rel == "enclosure"]
+        for entry in feed.entries
+    }
+    assert enclosures == {  # no PDF, no enclosure: the feed never links a missing file
+        "https://digest.example.org/vol-2-10/": [],
+        "https://digest.example.org/vol-3-8/": ["https://digest.example.org/vol-3-8/vol-3-8.pdf"],
+    }
 
 
 def test_stale_guess_counts_edited_issues_and_gives_up_on_shared_inputs(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -276,7 +277,9 @@ def build_site(
     out = _safe_target(workspace, out or workspace.root / "site")
     jobs = jobs or os.cpu_count() or 1
     paths = workspace.issue_paths()
-    if not force and (same := _nothing_changed(workspace, out, paths)) is not None:
+    # Whether each issue's page and PDF exist, asked once: 500 issues, two questions each.
+    missing = functools.cache(functools.partial(_missing, out))
+    if not force and (same := _nothing_changed(workspace, out, paths, missing)) is not None:
         same.seconds = time.perf_counter() - started
         return same
     guess = None if force else _stale_guess(workspace, out, paths)
@@ -303,7 +306,7 @@ def build_site(
     shared = shared_fingerprint(workspace)
     images = ImageDigests(workspace)
     wanted = {i.slug: issue_fingerprint(workspace, series, i, shared, images) for i in issues}
-    stale = [i for i in issues if manifest.get(i.slug) != wanted[i.slug] or _missing(out, i.slug)]
+    stale = [i for i in issues if manifest.get(i.slug) != wanted[i.slug] or missing(i.slug)]
     stale_slugs = {i.slug for i in stale}
     # In an archive of hundreds, repeating every old issue's warnings on each build buries
     # the ones about the issue just edited; those of unchanged issues are only counted.
@@ -326,10 +329,11 @@ def build_site(
             rendering.start(workspace, series, stale, out)
             _copy_images(workspace, series, issues, out)
             if not same_site:
-                from newsletter.archive.site import feed_contents, write_index
+                from newsletter.archive.site import Feed, feed_contents, write_index
 
                 write_index(workspace, series, issues, out)
                 contents = feed_contents(workspace, series, issues, wanted)
+                feed = Feed(series, issues, contents, out)  # while the PDFs print
         finally:
             failed, notes = rendering.finish()
     except BaseException:
@@ -341,9 +345,7 @@ def build_site(
             _write_manifest(out, {**unchanged, **done})
         raise
     if not same_site:
-        from newsletter.archive.site import write_feed
-
-        write_feed(series, issues, contents, out)
+        feed.write()
     report.diagnostics += notes
     report.built = sorted(stale_slugs - set(failed))
     for slug in sorted(set(manifest) - set(wanted)):
@@ -374,12 +376,14 @@ def _missing(out: Path, slug: str) -> bool:
     return not ((out / slug / "index.html").is_file() and issue_pdf_path(out, slug).is_file())
 
 
-def _nothing_changed(workspace: Workspace, out: Path, paths: list[Path]) -> BuildReport | None:
+def _nothing_changed(
+    workspace: Workspace, out: Path, paths: list[Path], missing: Callable[[str], bool]
+) -> BuildReport | None:
     """Return the report of a no-op build if no input changed since the last one, else None."""
     manifest = _read_manifest(out)
     if not manifest or not _shared_pages_exist(out):
         return None
-    if any(_missing(out, slug) for slug in manifest):
+    if any(missing(slug) for slug in manifest):
         return None
     found = InputRecord.unchanged(workspace, out, paths, manifest)
     if found is None:

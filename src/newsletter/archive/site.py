@@ -87,48 +87,65 @@ def feed_contents(
     return contents
 
 
-def write_feed(
-    series: Series, issues: list[LoadedIssue], contents: dict[str, str], out: Path
-) -> Path:
-    """Write site/feed.xml, an Atom feed (RFC 4287) with the full content of every issue."""
-    from xml.etree import ElementTree as ET
+class Feed:
+    """The Atom feed (RFC 4287) of site/feed.xml, with the full content of every issue.
 
-    # ElementTree, not feedgen: feedgen 1.0.0 drops rel and type from entry links.
-    ET.register_namespace("", ATOM)
-    base = series.base_url.rstrip("/") + "/" if series.base_url else ""
-    ordered = newest_first(issues)
-    feed = ET.Element(f"{{{ATOM}}}feed", {XML_LANG: series.language})
-    _text(feed, "id", base or f"urn:newsletter:{series.name}")
-    _text(feed, "title", series.name)
-    if series.tagline:
-        _text(feed, "subtitle", series.tagline)
-    updated = _midnight(ordered[0].issue.date if ordered else dt.date.today())
-    _text(feed, "updated", updated.isoformat())
-    ET.SubElement(_text(feed, "author", None), f"{{{ATOM}}}name").text = series.publisher
-    _link(feed, f"{base}feed.xml", "self", "application/atom+xml")
-    _link(feed, base or "./", "alternate", "text/html")
-    for loaded in ordered:
-        issue = loaded.issue
-        entry = _text(feed, "entry", None)
-        page = f"{base}{loaded.slug}/"
-        _text(entry, "id", page)
-        _text(entry, "title", issue.title)
-        _text(entry, "published", _midnight(issue.date).isoformat())
-        _text(entry, "updated", _midnight(issue.date).isoformat())
-        _link(entry, page, "alternate", "text/html")
-        pdf = issue_pdf_path(out, loaded.slug)
-        if pdf.is_file():
+    Made while the PDFs print; written once they are done, as each PDF enclosure gives
+    its size in bytes.
+    """
+
+    def __init__(
+        self, series: Series, issues: list[LoadedIssue], contents: dict[str, str], out: Path
+    ):
+        from xml.etree import ElementTree as ET
+
+        # ElementTree, not feedgen: feedgen 1.0.0 drops rel and type from entry links.
+        ET.register_namespace("", ATOM)
+        self.out = out
+        base = series.base_url.rstrip("/") + "/" if series.base_url else ""
+        ordered = newest_first(issues)
+        feed = self.root = ET.Element(f"{{{ATOM}}}feed", {XML_LANG: series.language})
+        _text(feed, "id", base or f"urn:newsletter:{series.name}")
+        _text(feed, "title", series.name)
+        if series.tagline:
+            _text(feed, "subtitle", series.tagline)
+        updated = _midnight(ordered[0].issue.date if ordered else dt.date.today())
+        _text(feed, "updated", updated.isoformat())
+        ET.SubElement(_text(feed, "author", None), f"{{{ATOM}}}name").text = series.publisher
+        _link(feed, f"{base}feed.xml", "self", "application/atom+xml")
+        _link(feed, base or "./", "alternate", "text/html")
+        self.enclosures = []  # (entry, its PDF link, the PDF)
+        for loaded in ordered:
+            issue = loaded.issue
+            entry = _text(feed, "entry", None)
+            page = f"{base}{loaded.slug}/"
+            _text(entry, "id", page)
+            _text(entry, "title", issue.title)
+            _text(entry, "published", _midnight(issue.date).isoformat())
+            _text(entry, "updated", _midnight(issue.date).isoformat())
+            _link(entry, page, "alternate", "text/html")
+            pdf = issue_pdf_path(out, loaded.slug)
             link = _link(entry, f"{page}{pdf.name}", "enclosure", "application/pdf")
-            link.set("length", str(pdf.stat().st_size))
-        if issue.preheader:
-            _text(entry, "summary", issue.preheader)
-        content = _text(entry, "content", contents[loaded.slug])
-        content.set("type", "html")
-    tree = ET.ElementTree(feed)
-    ET.indent(tree)
-    path = out / "feed.xml"
-    tree.write(path, encoding="utf-8", xml_declaration=True)
-    return path
+            self.enclosures.append((entry, link, pdf))
+            if issue.preheader:
+                _text(entry, "summary", issue.preheader)
+            content = _text(entry, "content", contents[loaded.slug])
+            content.set("type", "html")
+
+    def write(self) -> Path:
+        """Write site/feed.xml, with an enclosure for each PDF that exists now."""
+        from xml.etree import ElementTree as ET
+
+        for entry, link, pdf in self.enclosures:
+            if pdf.is_file():
+                link.set("length", str(pdf.stat().st_size))
+            else:  # not printed (it failed): no enclosure
+                entry.remove(link)
+        tree = ET.ElementTree(self.root)
+        ET.indent(tree)
+        path = self.out / "feed.xml"
+        tree.write(path, encoding="utf-8", xml_declaration=True)
+        return path
 
 
 ATOM = "http://www.w3.org/2005/Atom"
