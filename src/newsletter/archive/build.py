@@ -279,11 +279,14 @@ def build_site(
     paths = workspace.issue_paths()
     # Whether each issue's page and PDF exist, asked once: 500 issues, two questions each.
     missing = functools.cache(functools.partial(_missing, out))
+    # The guess comes first: a PDF worker that must start imports WeasyPrint (0.3 s) on
+    # the other core while this one finds out what changed. A guess of nothing to print
+    # (the no-op build) starts nothing.
+    guess = None if force else _stale_guess(workspace, out, paths)
+    worker = _pdf_worker(workspace, guess)
     if not force and (same := _nothing_changed(workspace, out, paths, missing)) is not None:
         same.seconds = time.perf_counter() - started
         return same
-    guess = None if force else _stale_guess(workspace, out, paths)
-    worker = _pdf_worker(workspace, guess)
     warmed = 0 if worker else min(jobs, len(paths) if guess is None else guess)
     pool = _warm_pool(workspace, warmed) if jobs > 1 and warmed else None
     try:

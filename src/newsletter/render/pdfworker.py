@@ -289,7 +289,9 @@ def serve(key: str, lang: str, root: Path) -> None:
     try:
         from newsletter.render.pdf import warm_up
 
-        warm_up(lang, fonts=True)  # jobs wait in the backlog meanwhile
+        # Jobs wait in the backlog meanwhile. Laying out a line to load the fonts only
+        # helps while no job waits: the first job would load them just the same.
+        warm_up(lang, fonts=not _waiting(listener))
         _accept_until_idle(listener, key)
     finally:
         listener.close()
@@ -297,6 +299,13 @@ def serve(key: str, lang: str, root: Path) -> None:
             with suppress(OSError):
                 if pid_file.read_text(encoding="utf-8").strip() == str(os.getpid()):
                     pid_file.unlink()
+
+
+def _waiting(listener: socket.socket) -> bool:
+    """Return whether a client waits to be accepted."""
+    import select
+
+    return bool(select.select([listener], [], [], 0)[0])
 
 
 def _idle_seconds() -> float:
