@@ -25,6 +25,8 @@ from urllib.parse import urlencode
 
 import httpx
 import yaml
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.send.unsubscribe import sign
 from tests.helpers import REPO
@@ -35,10 +37,25 @@ LIST_ID = "us-japan-alliance-digest"  # the sample series' name, as list_id() ma
 MAILGUN_KEY = "key-mailgun-webhook-signing"
 RESEND_SECRET = "whsec_" + base64.b64encode(b"resend-webhook-secret-bytes").decode()
 POSTMARK_SECRET = "postmark-webhook-password"
+# SendGrid's Signed Event Webhook: a P-256 key pair, the public half as SendGrid's settings
+# page shows it (base64 of the DER SubjectPublicKeyInfo).
+SENDGRID_PRIVATE_KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def public_text(private_key) -> str:
+    """Return a key's public half as base64 DER, as SendGrid shows its verification key."""
+    der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
+
+
+SENDGRID_PUBLIC_KEY = public_text(SENDGRID_PRIVATE_KEY)
 WEBHOOK_SECRETS = {
     "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_KEY,
     "RESEND_WEBHOOK_SECRET": RESEND_SECRET,
     "POSTMARK_WEBHOOK_SECRET": POSTMARK_SECRET,
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": SENDGRID_PUBLIC_KEY,
 }
 
 
@@ -97,6 +114,18 @@ def svix_headers(body: bytes, secret: str = RESEND_SECRET) -> dict[str, str]:
     digest = hmac.new(key, f"{ident}.{stamp}.".encode() + body, hashlib.sha256).digest()
     signature = f"v1,{base64.b64encode(digest).decode()}"
     return {"svix-id": ident, "svix-timestamp": stamp, "svix-signature": signature}
+
+
+def sendgrid_headers(
+    body: bytes, key: ec.EllipticCurvePrivateKey = SENDGRID_PRIVATE_KEY, stamp: int | None = None
+) -> dict[str, str]:
+    """Return the headers SendGrid signs an event webhook with: ECDSA of timestamp + body."""
+    stamp_text = str(int(time.time()) if stamp is None else stamp)
+    signature = key.sign(stamp_text.encode() + body, ec.ECDSA(hashes.SHA256()))
+    return {
+        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+        "X-Twilio-Email-Event-Webhook-Timestamp": stamp_text,
+    }
 
 
 def unsubscribe_link(eml: Path) -> str:

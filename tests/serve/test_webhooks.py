@@ -17,6 +17,7 @@ from tests.serve.servekit import (
     env,
     free_port,
     mailgun_event,
+    sendgrid_headers,
     suppressed,
     svix_headers,
     workspace,
@@ -135,6 +136,35 @@ def test_postmark_needs_the_basic_credentials(hooked):
     assert suppressed(hooked.root)["gone@example.org"]["source"] == "postmark"
 
 
+def test_sendgrid_signed_events(hooked):
+    url = f"{hooked.url}/webhooks/sendgrid"
+    body = json.dumps(
+        [
+            {"email": "gone@example.org", "timestamp": 1513299569, "event": "bounce",
+             "type": "bounce", "reason": "500 unknown recipient", "status": "5.0.0",
+             "sg_event_id": "sg_event_id", "sg_message_id": "sg_message_id"},
+            {"email": "busy@example.org", "timestamp": 1513299569, "event": "bounce",
+             "type": "blocked", "reason": "500 blocked", "status": "5.0.0"},
+            {"email": "angry@example.org", "timestamp": 1513299570, "event": "spamreport"},
+        ]
+    ).encode()  # fmt: skip
+    headers = sendgrid_headers(body)
+    tampered = body.replace(b"angry@", b"victim@")
+    assert httpx.post(url, content=tampered, headers=headers).status_code == 401
+    assert count_suppressed(hooked.root) == 0
+    assert httpx.post(url, content=body, headers=headers).status_code == 200
+    assert httpx.post(url, content=body, headers=headers).status_code == 401  # a replay
+    entries = suppressed(hooked.root)
+    assert {a: (e["reason"], e["source"], e["time"]) for a, e in entries.items()} == {
+        "gone@example.org": ("bounce", "sendgrid", "2017-12-15T00:59:29Z"),
+        "angry@example.org": ("complaint", "sendgrid", "2017-12-15T00:59:30Z"),
+    }
+    printed = hooked.printed()
+    assert "newsletter serve: sendgrid webhook refused: the signature does not verify" in printed
+    assert "sendgrid webhook refused: this timestamp and body were taken before" in printed
+    assert "victim" not in printed and "angry" not in printed
+
+
 def test_webhooks_without_a_secret_do_not_exist(served):
-    for name in ("mailgun", "resend", "postmark"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid"):
         assert httpx.post(f"{served.url}/webhooks/{name}", content=b"{}").status_code == 404

@@ -380,15 +380,15 @@ def test_webhook_bodies_over_256_kib_are_refused(hooked_app):
 
 
 def test_webhooks_answer_posts_only(hooked_app):
-    for name in ("mailgun", "resend", "postmark"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid"):
         for method in ("GET", "HEAD"):
             answer = call(hooked_app, method, f"/webhooks/{name}")
             assert answer.status == 405 and answer.header("Allow") == "POST"
-    assert call(hooked_app, "POST", "/webhooks/sendgrid", body=b"{}").status == 404
+    assert call(hooked_app, "POST", "/webhooks/sparkpost", body=b"{}").status == 404
 
 
 def test_webhooks_without_a_secret_do_not_exist(app):
-    for name in ("mailgun", "resend", "postmark"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid"):
         assert call(app, "POST", f"/webhooks/{name}", body=b"{}").status == 404
 
 

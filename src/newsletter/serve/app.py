@@ -168,7 +168,7 @@ class UnsubscribeApp:
         """Return the handler of one provider's webhook: verify, record, then answer 200."""
         from newsletter.serve import webhooks
 
-        read = webhooks.PROVIDERS[name][1]
+        read = webhooks.reader(name, self.series.delivery)
 
         def handle(environ: Environ) -> Response:
             body = read_body(environ, WEBHOOK_BODY)

@@ -17,7 +17,14 @@ the provider not to send it again.
 - Postmark signs nothing: it sends the HTTP Basic credentials of the webhook's URL, so the
   password is the secret (POSTMARK_WEBHOOK_SECRET; any user name). `Bounce` (HardBounce),
   `SpamComplaint`, `SubscriptionChange` with `SuppressSending`.
-SendGrid (ECDSA) and SES (SNS certificates fetched from AWS) are left to `suppress sync`.
+- SendGrid (Signed Event Webhook): `X-Twilio-Email-Event-Webhook-Signature` = base64 DER
+  ECDSA P-256 / SHA-256 signature of timestamp + body, verified with the public key
+  SendGrid shows (SENDGRID_WEBHOOK_PUBLIC_KEY, base64 DER or PEM); 5 minutes of tolerance,
+  and each signed timestamp + body is taken once. The body is an array of events:
+  `bounce` of type `bounce` (not `blocked`), `dropped` for a bounced, invalid, reported or
+  unsubscribed address, `spamreport`, `unsubscribe`, and `group_unsubscribe` (of the
+  series' `delivery.asm_group_id` when one is set).
+SES (SNS certificates fetched from AWS) is left to `suppress sync`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -71,13 +79,14 @@ def _iso(value: str | None) -> float:
         return time.time()
 
 
-def _json(body: bytes) -> dict:
+def _json(body: bytes, kind: type = dict):
+    """Return a body's JSON, refusing anything but a kind (an object, or an array)."""
     try:
         data = json.loads(body)
     except ValueError:
         raise Refused("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise Refused("the body is not a JSON object")
+    if not isinstance(data, kind):
+        raise Refused(f"the body is not a JSON {'object' if kind is dict else 'array'}")
     return data
 
 
@@ -168,12 +177,115 @@ def postmark(secret: str, headers: Mapping[str, str], body: bytes) -> list[Event
     return [(address, reason, when)] if reason and isinstance(address, str) else []
 
 
+SENDGRID_HEADERS = (
+    "x-twilio-email-event-webhook-signature",
+    "x-twilio-email-event-webhook-timestamp",
+)
+SENDGRID_TOLERANCE = 300
+# Remembered for twice the tolerance: a timestamp up to 5 minutes ahead of our clock stays
+# acceptable for 10 minutes after it is first seen.
+SENDGRID_SEEN = Tokens(window=2 * SENDGRID_TOLERANCE)
+# `dropped` events: SendGrid did not send because the address is on one of its lists.
+SENDGRID_DROPPED = {
+    "bounced address": "bounce",
+    "invalid": "invalid",
+    "spam reporting address": "complaint",
+    "unsubscribed address": "unsubscribe",
+}
+SENDGRID_EVENTS = {"spamreport": "complaint", "unsubscribe": "unsubscribe"}
+
+
+@functools.lru_cache(maxsize=4)
+def _ecdsa_key(text: str):
+    """Return the P-256 public key of SendGrid's base64 DER (or PEM) text, or None."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import (
+        load_der_public_key,
+        load_pem_public_key,
+    )
+
+    try:
+        if "-----BEGIN" in text:
+            key = load_pem_public_key(text.strip().encode())
+        else:
+            key = load_der_public_key(base64.b64decode("".join(text.split()), validate=True))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    curve = getattr(key, "curve", None)
+    return key if isinstance(key, ec.EllipticCurvePublicKey) and curve.name == "secp256r1" else None
+
+
+def _ecdsa_verifies(key, signature: str, signed: bytes) -> bool:
+    """Return whether a base64 DER ECDSA (SHA-256) signature of signed verifies."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        key.verify(base64.b64decode(signature, validate=True), signed, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+    return True
+
+
+def sendgrid(
+    public_key: str, headers: Mapping[str, str], body: bytes, group: int | None = None
+) -> list[Event]:
+    """Verify (ECDSA) and read a SendGrid event webhook; group: the series' asm group."""
+    try:
+        signature, stamp = (headers[name] for name in SENDGRID_HEADERS)
+    except KeyError:
+        raise Refused("no signature headers") from None
+    key = _ecdsa_key(public_key)
+    if key is None:
+        raise Refused("the public key is not an ECDSA P-256 key (base64 DER or PEM)")
+    signed = stamp.encode() + body
+    if not _ecdsa_verifies(key, signature, signed):
+        raise Refused("the signature does not verify")
+    _fresh(stamp, SENDGRID_TOLERANCE)
+    # ECDSA signatures can be altered and stay valid: what is taken once is what was signed.
+    if not SENDGRID_SEEN.take(hashlib.sha256(signed).hexdigest()):
+        raise Refused("this timestamp and body were taken before (a replay)")
+    events = _json(body, list)
+    return [found for event in events if (found := _sendgrid_event(event, group))]
+
+
+def _sendgrid_event(event: object, group: int | None) -> Event | None:
+    """Return the suppression one SendGrid event asks for, or None."""
+    if not isinstance(event, dict) or not isinstance(event.get("email"), str):
+        return None
+    kind, reason = event.get("event"), None
+    if kind == "bounce" and event.get("type") == "bounce":  # "blocked" is the receiver's
+        reason = "bounce"
+    elif kind == "dropped" and isinstance(event.get("reason"), str):
+        reason = SENDGRID_DROPPED.get(event["reason"].lower())
+    elif kind == "group_unsubscribe" and group in (None, event.get("asm_group_id")):
+        reason = "unsubscribe"  # another group's unsubscribe is about other mail
+    elif isinstance(kind, str):
+        reason = SENDGRID_EVENTS.get(kind)
+    when = event.get("timestamp")
+    if isinstance(when, bool) or not isinstance(when, int | float):
+        when = time.time()
+    return (event["email"], reason, float(when)) if reason else None
+
+
+Reader = Callable[[str, Mapping[str, str], bytes], list[Event]]
+
 # provider -> (environment variable holding its secret, verify-and-read)
-PROVIDERS: dict[str, tuple[str, Callable[[str, Mapping[str, str], bytes], list[Event]]]] = {
+PROVIDERS: dict[str, tuple[str, Reader]] = {
     "mailgun": ("MAILGUN_WEBHOOK_SIGNING_KEY", mailgun),
     "resend": ("RESEND_WEBHOOK_SECRET", resend),
     "postmark": ("POSTMARK_WEBHOOK_SECRET", postmark),
+    "sendgrid": ("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid),
 }
+
+
+def reader(name: str, delivery) -> Reader:
+    """Return a provider's verify-and-read with the series' delivery settings it needs."""
+    read = PROVIDERS[name][1]
+    if name == "sendgrid":
+        return functools.partial(read, group=delivery.asm_group_id)
+    return read
 
 
 def configured(env: Mapping[str, str] | None = None) -> dict[str, str]:
