@@ -63,12 +63,13 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         ["tests/send/test_reconcile_steps.py"],
     ),
     "serve": (
-        ["src/newsletter/serve/app.py", "src/newsletter/serve/webhooks.py"],
+        ["src/newsletter/serve/app.py", "src/newsletter/serve/webhooks.py",
+         "src/newsletter/serve/sns.py"],
         # The app in-process: mutmut switches mutants inside the test process, so the tests
         # that start `newsletter serve` as a process of its own (test_unsubscribe_page.py,
         # test_webhooks.py, the load test) would never see one.
         ["tests/serve/test_app.py", "tests/serve/test_webhooks_app.py",
-         "tests/serve/test_webhooks_sendgrid.py"],
+         "tests/serve/test_webhooks_sendgrid.py", "tests/serve/test_webhooks_ses.py"],
     ),
     "escaping": (
         ["src/newsletter/markup.py", "src/newsletter/render/templates.py"],

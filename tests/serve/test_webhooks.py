@@ -166,5 +166,5 @@ def test_sendgrid_signed_events(hooked):
 
 
 def test_webhooks_without_a_secret_do_not_exist(served):
-    for name in ("mailgun", "resend", "postmark", "sendgrid"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid", "ses"):
         assert httpx.post(f"{served.url}/webhooks/{name}", content=b"{}").status_code == 404

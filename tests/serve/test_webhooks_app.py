@@ -380,7 +380,7 @@ def test_webhook_bodies_over_256_kib_are_refused(hooked_app):
 
 
 def test_webhooks_answer_posts_only(hooked_app):
-    for name in ("mailgun", "resend", "postmark", "sendgrid"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid", "ses"):
         for method in ("GET", "HEAD"):
             answer = call(hooked_app, method, f"/webhooks/{name}")
             assert answer.status == 405 and answer.header("Allow") == "POST"
@@ -388,7 +388,7 @@ def test_webhooks_answer_posts_only(hooked_app):
 
 
 def test_webhooks_without_a_secret_do_not_exist(app):
-    for name in ("mailgun", "resend", "postmark", "sendgrid"):
+    for name in ("mailgun", "resend", "postmark", "sendgrid", "ses"):
         assert call(app, "POST", f"/webhooks/{name}", body=b"{}").status == 404
 
 

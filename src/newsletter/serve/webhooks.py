@@ -24,7 +24,9 @@ the provider not to send it again.
   `bounce` of type `bounce` (not `blocked`), `dropped` for a bounced, invalid, reported or
   unsubscribed address, `spamreport`, `unsubscribe`, and `group_unsubscribe` (of the
   series' `delivery.asm_group_id` when one is set).
-SES (SNS certificates fetched from AWS) is left to `suppress sync`.
+- SES through SNS (serve/sns.py): the SNS message's RSA signature, with the certificate
+  of an SNS host; only the topic of SES_WEBHOOK_TOPIC_ARN, whose subscription is
+  confirmed. `Bounce` (Permanent), `Complaint`.
 """
 
 from __future__ import annotations
@@ -269,6 +271,13 @@ def _sendgrid_event(event: object, group: int | None) -> Event | None:
     return (event["email"], reason, float(when)) if reason else None
 
 
+def ses(topic: str, headers: Mapping[str, str], body: bytes) -> list[Event]:
+    """Verify (SNS) and read an SES notification (serve/sns.py)."""
+    from newsletter.serve import sns  # lazy: it brings X.509 and an HTTP client
+
+    return sns.ses(topic, headers, body)
+
+
 Reader = Callable[[str, Mapping[str, str], bytes], list[Event]]
 
 # provider -> (environment variable holding its secret, verify-and-read)
@@ -277,6 +286,7 @@ PROVIDERS: dict[str, tuple[str, Reader]] = {
     "resend": ("RESEND_WEBHOOK_SECRET", resend),
     "postmark": ("POSTMARK_WEBHOOK_SECRET", postmark),
     "sendgrid": ("SENDGRID_WEBHOOK_PUBLIC_KEY", sendgrid),
+    "ses": ("SES_WEBHOOK_TOPIC_ARN", ses),
 }
 
 
