@@ -99,9 +99,10 @@ def start_warm_up(lang: str = "en") -> None:
     """
     global _warming
     if _warming is None and "weasyprint" not in sys.modules:
-        _warming = threading.Thread(
-            target=_warm_quietly, args=(lang,), name="weasyprint-warm-up", daemon=True
-        )
+        # Not a daemon: a command that fails early (a full disk, say) would otherwise
+        # finalize the interpreter while this thread is inside Pango, and crash with
+        # SIGSEGV after its error message. Exiting waits for the warm-up instead (< 1 s).
+        _warming = threading.Thread(target=_warm_quietly, args=(lang,), name="weasyprint-warm-up")
         _warming.start()
 
 
