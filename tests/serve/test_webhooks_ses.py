@@ -9,6 +9,7 @@ import datetime as dt
 import http.server
 import json
 import threading
+import time
 import types
 
 import pytest
@@ -259,7 +260,7 @@ def test_forged_or_tampered_messages_are_refused(hooked_app, fake_sns):
     assert fake_sns.requests == [CERT_PATH]  # no confirmation was sent
 
 
-def test_certificates_that_cannot_be_used_are_refused(hooked_app, fake_sns):
+def test_certificates_that_cannot_be_used_are_refused(hooked_app, fake_sns, monkeypatch):
     cases = [
         ("/SimpleNotificationService-missing.pem", None, " could not be fetched"),
         ("/SimpleNotificationService-text.pem", b"not a certificate", " is not a PEM certificate"),
@@ -273,11 +274,19 @@ def test_certificates_that_cannot_be_used_are_refused(hooked_app, fake_sns):
         body = signed(notification(complaint("a@example.org"), SigningCertURL=AWS_HOST + path))
         assert_refused(post(hooked_app, "ses", body), "ses", f"the signing certificate{why}")
     assert recorded(hooked_app) == {}
-    # None of them was cached: once the certificate is there, the message is taken.
-    fake_sns.files["/SimpleNotificationService-missing.pem"] = certificate(KEY)
+    # None of them was cached, but a URL that failed is not fetched again for five
+    # minutes (anyone may post messages naming certificates that are not there).
     path = "/SimpleNotificationService-missing.pem"
+    fake_sns.files[path] = certificate(KEY)
+    fetched = len(fake_sns.requests)
     body = signed(notification(complaint("a@example.org"), SigningCertURL=AWS_HOST + path))
-    assert post(hooked_app, "ses", body).status == 200
+    why = "the signing certificate could not be fetched (recently)"
+    assert_refused(post(hooked_app, "ses", body), "ses", why)
+    assert len(fake_sns.requests) == fetched
+    later = time.monotonic() + sns.FAILED_SECONDS
+    monkeypatch.setattr(sns, "time", types.SimpleNamespace(time=time.time, monotonic=lambda: later))
+    assert post(hooked_app, "ses", body).status == 200  # then the certificate is there
+    assert fake_sns.requests[fetched:] == [path]
 
 
 def test_a_failed_confirmation_is_refused_so_sns_sends_it_again(hooked_app, monkeypatch):

@@ -31,6 +31,8 @@ from newsletter.serve.webhooks import Event, Refused, _iso, _json
 # aws/aws-php-sns-message-validator's default host pattern (China's regions end in .cn)
 SNS_HOST = re.compile(r"^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$")
 CERTIFICATE_BYTES = 64 * 1024  # a PEM certificate is 2 KB
+FAILED_SECONDS = 300.0  # how long a certificate URL that failed is refused without a fetch
+FAILED_URLS = 1024
 SIGNED = {  # the fields each type signs, in this (byte) order
     "Notification": ("Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"),
     "SubscriptionConfirmation": (
@@ -80,6 +82,9 @@ class Aws:
         """get: fetch a URL's body (injectable: the tests serve their own certificate)."""
         self.get, self.size = get, size
         self.certificates: dict[str, object] = {}  # by URL
+        # URLs whose fetch failed, and when: the topic ARN is no secret, so anyone may post
+        # messages naming made-up certificates on SNS hosts, each a fetch of up to 10 s.
+        self.failed: dict[str, float] = {}
         self.lock = threading.Lock()
 
     def public_key(self, url: object):
@@ -88,7 +93,7 @@ class Aws:
         with self.lock:
             certificate = self.certificates.get(url)
         if certificate is None:
-            certificate = self._load(url)
+            certificate = self._load_once(url)
             with self.lock:
                 if len(self.certificates) >= self.size:  # they change rarely: forget the oldest
                     self.certificates.pop(next(iter(self.certificates)))
@@ -98,6 +103,21 @@ class Aws:
         if not valid[0].timestamp() <= time.time() <= valid[1].timestamp():
             raise Refused("the signing certificate is not valid now")
         return certificate.public_key()
+
+    def _load_once(self, url: str):
+        """Fetch a certificate, refusing at once a URL that failed in the last few minutes."""
+        now = time.monotonic()
+        with self.lock:
+            self.failed = {u: at for u, at in self.failed.items() if now - at < FAILED_SECONDS}
+            if url in self.failed:
+                raise Refused("the signing certificate could not be fetched (recently)")
+        try:
+            return self._load(url)
+        except Refused:
+            with self.lock:
+                if len(self.failed) < FAILED_URLS:  # beyond that, each costs its fetch
+                    self.failed[url] = time.monotonic()
+            raise
 
     def _load(self, url: str):
         from cryptography import x509
