@@ -4,10 +4,8 @@ pipelined transactions; the message built dot-stuffed."""
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import email
 import email.policy
-import ipaddress
 import re
 import ssl
 
@@ -20,6 +18,7 @@ from sendkit import free_port, sample_message
 
 from newsletter.render.message import token
 from newsletter.render.mime import CompiledMime
+from tests.helpers.certs import self_signed
 
 
 class Mailbox:
@@ -42,32 +41,14 @@ class Mailbox:
         return "250 Message accepted for delivery"
 
 
-def self_signed(tmp_path):
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+def self_signed_files(tmp_path):
+    """Write a key and a certificate for 127.0.0.1 that a TLS client may trust."""
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(self_signed(key, "127.0.0.1", days=2, san_ip="127.0.0.1"))
     key_path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -117,7 +98,7 @@ def test_plain_smtp_one_message_each_connection_reused(sender, smtp_plain, monke
 
 
 def test_starttls_with_login_from_the_environment(sender, tmp_path, monkeypatch):
-    cert, key = self_signed(tmp_path)
+    cert, key = self_signed_files(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler, port = Mailbox(), free_port()

@@ -5,7 +5,6 @@ still applies: only the fetch is pointed at 127.0.0.1)."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.server
 import json
 import threading
@@ -13,12 +12,11 @@ import time
 import types
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import NameOID
 
 from newsletter.serve import sns
+from tests.helpers.certs import self_signed
 from tests.serve.conftest import in_process
 from tests.serve.servekit import SES_TOPIC, WEBHOOK_SECRETS, workspace
 from tests.serve.test_webhooks_app import assert_refused, post, recorded
@@ -32,19 +30,7 @@ BOUNCED_EPOCH = 1453906778.237
 
 def certificate(key, days: float = 30, name: str = "sns.amazonaws.com") -> bytes:
     """Return a self-signed PEM certificate of key, valid from a day ago for days."""
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
-    built = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    return built.public_bytes(serialization.Encoding.PEM)
+    return self_signed(key, name, days=days)
 
 
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
