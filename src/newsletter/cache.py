@@ -41,6 +41,26 @@ def cache_root() -> str | None:
     return os.path.join(base, "newsletter")
 
 
+def write_cache_file(path: str | os.PathLike, *chunks: bytes, mode: int = 0o777) -> None:
+    """Write a cache file whole or not at all; a failure only costs the next run speed.
+
+    Readers see the old file or the new, never half (a per-process temporary, renamed).
+    mode: of the folders made on the way.
+    """
+    temporary = f"{os.fspath(path)}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(os.path.dirname(os.fspath(path)), mode=mode, exist_ok=True)
+        with open(temporary, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+        os.replace(temporary, path)
+    except OSError:  # a read-only or full cache folder
+        import contextlib  # only here: `newsletter --help` uses this module too
+
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+
+
 @lru_cache(maxsize=1)
 def code_version() -> bytes:
     """Describe this tool's code for fingerprints: its version and every module's size and time."""
@@ -175,16 +195,8 @@ class LoadCache:
         import json
         import pickle
 
-        temporary = entry.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            with temporary.open("wb") as handle:
-                handle.write(key)
-                handle.write(json.dumps(summary).encode() + b"\n")
-                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, entry)  # readers see the old entry or the new, never half
-        except OSError:
-            temporary.unlink(missing_ok=True)  # a read-only cache only costs speed
+        head = key + json.dumps(summary).encode() + b"\n"
+        write_cache_file(entry, head, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _summary(files: list[str], result: Any, source: Source) -> dict:

@@ -7,12 +7,11 @@ kept under a fingerprint of both in the user's cache folder, and written on firs
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import zlib
 
-from newsletter.cache import cache_root, code_version
+from newsletter.cache import cache_root, code_version, write_cache_file
 
 
 def _entry() -> str | None:
@@ -52,13 +51,5 @@ def cached_help() -> str | None:
 
     context = cli.make_context("newsletter", [], resilient_parsing=True)
     text = context.get_help() + "\n"
-    temporary = f"{entry}.{os.getpid()}.tmp"
-    try:
-        os.makedirs(os.path.dirname(entry), exist_ok=True)
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, entry)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
+    write_cache_file(entry, text.encode("utf-8"))
     return text

@@ -11,12 +11,11 @@ build, put where pyphen (and so WeasyPrint) looks for it first.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from contextlib import suppress
 from pathlib import Path
 
-from newsletter.cache import cache_root
+from newsletter.cache import cache_root, write_cache_file
 
 
 def _cache_file(pyphen, path: Path) -> Path | None:
@@ -51,16 +50,5 @@ def load_dictionary(lang: str) -> bool:
                 return True
     parsed = pyphen.hdcache[path] = pyphen.HyphDict(path)
     if cached is not None:
-        _store(cached, pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
+        write_cache_file(cached, pickle.dumps(parsed, protocol=pickle.HIGHEST_PROTOCOL))
     return True
-
-
-def _store(target: Path, data: bytes) -> None:
-    """Write the cache file whole or not at all; a failure only costs speed."""
-    temporary = target.with_suffix(f".{os.getpid()}.tmp")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(data)
-        os.replace(temporary, target)  # a concurrent reader sees no file or the whole one
-    except OSError:
-        temporary.unlink(missing_ok=True)

@@ -200,18 +200,12 @@ class CssMemo:
         """Write the entries if this run added any (readers see the old file or the new)."""
         import pickle
 
+        from newsletter.cache import write_cache_file
+
         if not self.changed:
             return
-        temporary = f"{self.path}.{os.getpid()}.tmp"
-        try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            with open(temporary, "wb") as handle:
-                handle.write(self.key)
-                pickle.dump(self.entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, self.path)
-        except OSError:  # a read-only cache only costs speed
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
+        data = pickle.dumps(self.entries, protocol=pickle.HIGHEST_PROTOCOL)
+        write_cache_file(self.path, self.key, data, mode=0o700)
         self.changed = False
 
 
